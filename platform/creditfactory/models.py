@@ -1,0 +1,7 @@
+"""Import every capability's models so the metadata is complete (migrations, create_all)."""
+
+from __future__ import annotations
+
+
+def import_all_models() -> None:
+    from .tenancy import models  # noqa: F401

