@@ -59,6 +59,7 @@ def _alembic_config(migrations_dir: str, scope: Scope) -> Config:
         raise FileNotFoundError(f"migrations folder {root / scope} not found (setting CREDITFACTORY_MIGRATIONS_DIR)")
     config = Config()
     config.set_main_option("script_location", str(root))
+    config.set_main_option("path_separator", "os")
     config.set_main_option("version_locations", str(root / scope))
     config.set_main_option("file_template", "%%(rev)s_%%(slug)s")
     config.attributes["scope"] = scope
