@@ -70,6 +70,10 @@ class TenantSpec:
         merged.update(data)
         required = ("slug", "name_zh", "name_en", "legal_entity_code", "province")
         errors = {key: "required" for key in required if not merged.get(key)}
+        try:
+            validate_slug(slug)
+        except ValueError as exc:
+            errors["slug"] = str(exc)
         if errors:
             raise TenantSpecError(slug, errors)
         return cls(**merged).validated()
@@ -273,8 +277,8 @@ def export_tenant(slug: str, target_dir: Path | None = None) -> Path:
     return target
 
 
-def offboard(slug: str, reason: str = "offboarded by the head office") -> TenantRef:
-    """Export the tenant, stop serving it, and schedule its schema for dropping after the retention period."""
+def offboard(slug: str, reason: str = "offboarded by the head office") -> Path:
+    """Stop serving the tenant, export it, and schedule its schema's drop; returns the export folder."""
     with shared_session() as session:
         status = get_tenant(session, slug).status
     if status not in (TenantStatus.ACTIVE.value, TenantStatus.SUSPENDED.value):
@@ -283,8 +287,9 @@ def offboard(slug: str, reason: str = "offboarded by the head office") -> Tenant
     _set_status(slug, TenantStatus.OFFBOARDING, reason=reason)
     path = export_tenant(slug)
     retention = dt.timedelta(days=settings_module.get().offboard_retention_days)
-    return _set_status(slug, TenantStatus.OFFBOARDING, reason=reason, export_path=str(path),
-                       drop_after=dt.datetime.now(dt.timezone.utc) + retention)
+    _set_status(slug, TenantStatus.OFFBOARDING, reason=reason, export_path=str(path),
+                drop_after=dt.datetime.now(dt.timezone.utc) + retention)
+    return path
 
 
 def finalize_offboarding(now: dt.datetime | None = None) -> list[str]:

@@ -1,0 +1,370 @@
+"""The ``creditfactory`` command: run the platform, migrate, manage tenants, benchmark."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import logging
+import sys
+from typing import Any, Callable
+
+import click
+
+from . import settings as settings_module
+from .settings import SettingsError
+
+
+class InputError(click.ClickException):
+    """Bad input: a clear message and exit code 2, nothing changed."""
+
+    exit_code = 2
+
+
+def _echo_json(data: Any) -> None:
+    click.echo(json.dumps(data, ensure_ascii=False, default=str, indent=2))
+
+
+def boot(*, keep_embedded: bool = False) -> settings_module.Settings:
+    """Load settings and, with no database URL, start the embedded PostgreSQL."""
+    from .db.embedded import with_embedded_database
+
+    try:
+        settings = settings_module.get()
+    except SettingsError as exc:
+        raise InputError(str(exc)) from exc
+    if settings.embedded:
+        settings = settings_module.configure(with_embedded_database(settings, stop_on_exit=not keep_embedded))
+    return settings
+
+
+def domain_errors(func: Callable) -> Callable:
+    """Turn the domain's input errors into exit code 2 with the domain's own message."""
+    import functools
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        from .tenancy.schema import InvalidSlug
+        from .tenancy.services import TenantError
+        from .tenancy.specs import SpecDirectoryError
+
+        try:
+            return func(*args, **kwargs)
+        except (TenantError, InvalidSlug, SpecDirectoryError, SettingsError) as exc:
+            raise InputError(str(exc)) from exc
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("-v", "--verbose", is_flag=True, help="Log at DEBUG level.")
+def cli(verbose: bool) -> None:
+    """Credit Factory: the micro-credit factory for many village banks."""
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+# --- db ---------------------------------------------------------------------------------------
+
+@cli.group()
+def db() -> None:
+    """Database schema: upgrade shared and tenant schemas, show their versions."""
+
+
+@db.command("upgrade")
+@click.option("--workers", type=click.IntRange(1, 64), default=None, help="Parallel tenant workers [settings: 4].")
+@click.option("--canary", type=click.IntRange(0), default=0, help="Upgrade N tenants first, one by one; stop if one fails.")
+@click.option("--tenant", "slugs", multiple=True, help="Only these tenants (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@domain_errors
+def db_upgrade(workers: int | None, canary: int, slugs: tuple[str, ...], as_json: bool) -> None:
+    """Upgrade cf_shared, then every tenant schema behind head (resumable; failures are retried next run)."""
+    from .tenancy import migrations
+    from .tenancy.schema import validate_slug
+
+    for slug in slugs:
+        validate_slug(slug)
+    boot()
+    bar: dict[str, Any] = {}
+
+    def on_plan(count: int) -> None:
+        if count and not as_json:
+            bar["bar"] = click.progressbar(length=count, label="tenants", file=sys.stderr, show_pos=True)
+            bar["bar"].__enter__()
+
+    def on_result(result) -> None:
+        if "bar" in bar:
+            bar["bar"].update(1)
+
+    try:
+        report = migrations.upgrade(workers=workers, canary=canary, slugs=slugs or None, on_plan=on_plan,
+                                    on_result=on_result)
+    except migrations.MigrationRunInProgress as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        if "bar" in bar:
+            bar["bar"].__exit__(None, None, None)
+    if as_json:
+        _echo_json(dataclasses.asdict(report) | {"failed": len(report.failed)})
+    else:
+        before, after = report.shared
+        click.echo(f"cf_shared: {before or 'empty'} -> {after}")
+        click.echo(f"tenants: {len(report.upgraded)} upgraded to {report.head}, {report.at_head} already at head, "
+                   f"{len(report.failed)} failed ({report.seconds:.2f} s)")
+        for result in report.failed:
+            click.echo(f"  FAILED {result.slug}: {result.error}", err=True)
+        if report.aborted_after_canary:
+            click.echo("canary failed: the other tenants were not touched", err=True)
+    if report.failed:
+        sys.exit(1)
+
+
+@db.command("status")
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--all", "show_all", is_flag=True, help="List every tenant, not only those behind head.")
+def db_status(as_json: bool, show_all: bool) -> None:
+    """Show the shared revision and the tenants whose schema is behind head."""
+    from .tenancy import migrations
+
+    boot()
+    try:
+        shared, head, versions = migrations.status()
+    except Exception as exc:
+        if "cf_shared" in str(exc):
+            raise click.ClickException("the database is not initialised: run 'creditfactory db upgrade'") from exc
+        raise
+    behind = [v for v in versions if v.behind]
+    listed = versions if show_all else behind
+    if as_json:
+        _echo_json({"shared": shared, "tenant_head": head, "tenants": len(versions), "behind": len(behind),
+                    "rows": [dataclasses.asdict(v) for v in listed]})
+        return
+    click.echo(f"cf_shared at {shared}; tenant head {head}; {len(behind)} of {len(versions)} tenants behind")
+    for v in listed:
+        error = f"  last error: {v.last_error}" if v.last_error else ""
+        click.echo(f"  {v.slug:<24} {v.revision or '-':<12}{error}")
+
+
+@db.command("revision")
+@click.option("--scope", type=click.Choice(["shared", "tenant"]), required=True)
+@click.option("-m", "--message", required=True)
+def db_revision(scope: str, message: str) -> None:
+    """Create an empty migration in migrations/<scope>/ (see migrations/README.md)."""
+    from alembic import command
+
+    from .tenancy.schema import alembic_config
+
+    settings = settings_module.get()
+    config = alembic_config(scope)  # type: ignore[arg-type]
+    script = command.revision(config, message=message, rev_id=_next_rev_id(scope))
+    click.echo(f"created {script.path if script else '?'} ({settings.migrations_dir})")
+
+
+def _next_rev_id(scope: str) -> str:
+    from .tenancy.schema import script_directory
+
+    prefix = scope[0]
+    numbers = [int(rev.revision[1:]) for rev in script_directory(scope).walk_revisions()  # type: ignore[arg-type]
+               if rev.revision[1:].isdigit()]
+    return f"{prefix}{max(numbers, default=0) + 1:04d}"
+
+
+# --- tenants ----------------------------------------------------------------------------------
+
+@cli.group()
+def tenants() -> None:
+    """Village banks: declare, create, suspend, resume, offboard."""
+
+
+@tenants.command("apply")
+@click.argument("path", type=click.Path(file_okay=False), default=lambda: settings_module.get().tenants_dir)
+@click.option("--dry-run", is_flag=True, help="Show the plan, change nothing.")
+@click.option("--prune", is_flag=True, help="Offboard registered tenants that have no file (export first).")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation of --prune.")
+@domain_errors
+def tenants_apply(path: str, dry_run: bool, prune: bool, yes: bool) -> None:
+    """Converge the registry to the tenant files in PATH (default: tenants/). Idempotent."""
+    from .tenancy import specs
+
+    declared = specs.load_specs(path)
+    boot()
+    current = specs.plan(declared)
+    for line in current.lines(prune=prune):
+        click.echo(line)
+    if dry_run:
+        click.echo("dry run: nothing changed")
+        return
+    if current.empty and not (prune and current.orphans):
+        click.echo("nothing to do")
+        return
+    if prune and current.orphans and not yes:
+        click.confirm(f"Offboard {len(current.orphans)} tenant(s) not in {path}? Their data is exported, "
+                      f"their schema dropped after the retention period", abort=True)
+    errors = specs.apply(current, prune=prune, on_step=click.echo)
+    for error in errors:
+        click.echo(f"error: {error}", err=True)
+    if errors:
+        sys.exit(1)
+
+
+@tenants.command("list")
+@click.option("--json", "as_json", is_flag=True)
+def tenants_list(as_json: bool) -> None:
+    """List registered tenants with status and business date."""
+    from .db import shared_session
+    from .tenancy.services import list_tenants, spec_of
+
+    boot()
+    with shared_session() as session:
+        rows = [spec_of(t) for t in list_tenants(session)]
+    if as_json:
+        _echo_json(rows)
+        return
+    for row in rows:
+        click.echo(f"{row['slug']:<20} {row['status']:<12} {row['business_date']}  {row['province']}{row['city']}"
+                   f"{row['county']}  {row['name_zh']}")
+    click.echo(f"{len(rows)} tenant(s)")
+
+
+@tenants.command("show")
+@click.argument("slug")
+@click.option("--json", "as_json", is_flag=True)
+@domain_errors
+def tenants_show(slug: str, as_json: bool) -> None:
+    """Show one tenant's registry entry, schema version and parameters (read as that tenant)."""
+    from sqlalchemy import select
+
+    from .db import CurrentTenant, shared_session, tenant_session
+    from .tenancy.models import TenantParameter
+    from .tenancy.registry import directory
+    from .tenancy.services import get_tenant, spec_of
+
+    boot()
+    with shared_session() as session:
+        data = spec_of(get_tenant(session, slug))
+    if data["status"] in ("active", "suspended", "offboarding"):
+        tenant = directory.get(slug)
+        with CurrentTenant.bind(tenant), tenant_session() as session:
+            data["parameters"] = {p.key: p.value for p in session.scalars(select(TenantParameter).order_by(TenantParameter.key))}
+    if as_json:
+        _echo_json(data)
+        return
+    for key, value in data.items():
+        click.echo(f"{key:<18} {value}")
+
+
+@tenants.command("create")
+@click.option("--file", "spec_file", type=click.Path(exists=True, dir_okay=False), help="A tenant YAML file.")
+@click.option("--slug")
+@click.option("--name-zh")
+@click.option("--name-en")
+@click.option("--legal-entity-code")
+@click.option("--province")
+@click.option("--city", default="")
+@click.option("--county", default="")
+@click.option("--cluster", default="")
+@domain_errors
+def tenants_create(spec_file: str | None, **fields: str) -> None:
+    """Provision one tenant from a file or from options (creates schema at head in one transaction)."""
+    from pathlib import Path
+
+    import yaml
+
+    from .tenancy import services
+    from .tenancy.specs import DEFAULTS_FILE, STANDARD_DIR
+
+    defaults_path = Path(settings_module.get().tenants_dir) / STANDARD_DIR / DEFAULTS_FILE
+    defaults = yaml.safe_load(defaults_path.read_text(encoding="utf-8")) if defaults_path.is_file() else {}
+    data = {k: v for k, v in fields.items() if v}
+    if spec_file:
+        data = {"slug": Path(spec_file).stem, **(yaml.safe_load(Path(spec_file).read_text(encoding="utf-8")) or {}), **data}
+    data["parameters"] = {**(defaults.pop("parameters", None) or {}), **(data.get("parameters") or {})}
+    spec = services.TenantSpec.from_mapping(data, defaults)
+    boot()
+    started = dt.datetime.now()
+    ref = services.provision(spec)
+    click.echo(f"created {ref.slug} (schema {ref.schema}) in {(dt.datetime.now() - started).total_seconds():.3f} s")
+
+
+@tenants.command("suspend")
+@click.argument("slug")
+@click.option("--reason", required=True, help="Shown to the tenant's users and kept in the registry.")
+@domain_errors
+def tenants_suspend(slug: str, reason: str) -> None:
+    """Refuse the tenant's requests and jobs with a clear message; keep its data."""
+    from .tenancy import services
+
+    boot()
+    services.suspend(slug, reason)
+    click.echo(f"suspended {slug}")
+
+
+@tenants.command("resume")
+@click.argument("slug")
+@domain_errors
+def tenants_resume(slug: str) -> None:
+    """Serve a suspended tenant again."""
+    from .tenancy import services
+
+    boot()
+    services.resume(slug)
+    click.echo(f"resumed {slug}")
+
+
+@tenants.command("offboard")
+@click.argument("slug", required=False)
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--finalize-due", is_flag=True, help="Drop the schemas of offboarded tenants past retention.")
+@domain_errors
+def tenants_offboard(slug: str | None, yes: bool, finalize_due: bool) -> None:
+    """Export SLUG, stop serving it and drop its schema after the retention period."""
+    from .tenancy import services
+
+    if finalize_due:
+        boot()
+        dropped = services.finalize_offboarding()
+        click.echo(f"dropped {len(dropped)} schema(s): {', '.join(dropped) or '-'}")
+        return
+    if not slug:
+        raise InputError("name the tenant to offboard (or use --finalize-due)")
+    boot()
+    if not yes:
+        click.confirm(f"Offboard {slug}? Its users lose access now; its data is exported", abort=True)
+    export = services.offboard(slug)
+    click.echo(f"{slug} is offboarding; export in {export}; schema dropped after "
+               f"{settings_module.get().offboard_retention_days} days")
+
+
+# --- running ----------------------------------------------------------------------------------
+
+@cli.command()
+@click.option("--demo", is_flag=True, help="Apply tenants/ (three demo village banks) before starting.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
+@click.option("--web-workers", type=click.IntRange(1, 32), default=2, show_default=True)
+@domain_errors
+def up(demo: bool, host: str, port: int, web_workers: int) -> None:
+    """Migrate, (with --demo) apply tenants/, start the web server and a job worker; Ctrl-C stops all."""
+    from .runner import run_platform
+
+    settings = boot(keep_embedded=False)
+    sys.exit(run_platform(settings, demo=demo, host=host, port=port, web_workers=web_workers))
+
+
+def _mount_optional_commands() -> None:
+    try:
+        from .bench.cli import bench
+    except ImportError:  # the bench package is optional in slim production images
+        return
+    cli.add_command(bench)
+
+
+_mount_optional_commands()
+
+
+def main() -> None:
+    try:
+        cli.main(prog_name="creditfactory")
+    except SettingsError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(2)

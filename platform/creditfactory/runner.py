@@ -1,0 +1,101 @@
+"""``creditfactory up``: migrate, optionally apply the demo tenants, run web and worker until Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from .settings import Settings
+
+#: Seconds the web server and worker get to finish in-flight requests and messages on Ctrl-C.
+GRACE_SECONDS = 20
+
+
+def persistent_secret_key(settings: Settings) -> str:
+    """The configured secret key, else one generated once and kept (0600) in the data directory."""
+    if settings.secret_key:
+        return settings.secret_key
+    path = Path(settings.data_dir) / "secret_key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_urlsafe(48))
+    return path.read_text().strip()
+
+
+def _children(settings: Settings, host: str, port: int, web_workers: int) -> dict[str, subprocess.Popen]:
+    env = dict(os.environ)
+    env.update({
+        "CREDITFACTORY_DATABASE_URL": settings.database_url,
+        "CREDITFACTORY_DATA_DIR": settings.data_dir,
+        "CREDITFACTORY_SECRET_KEY": persistent_secret_key(settings),
+    })
+    web = [sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers", str(web_workers),
+           "--graceful-timeout", str(GRACE_SECONDS), "--access-logfile", "-", "creditfactory.wsgi:app"]
+    worker = [sys.executable, "-m", "dramatiq", "creditfactory.jobs.worker", "--processes", "1", "--threads", "2"]
+    return {"web": subprocess.Popen(web, env=env), "worker": subprocess.Popen(worker, env=env)}
+
+
+def _stop(children: dict[str, subprocess.Popen]) -> None:
+    for child in children.values():
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + GRACE_SECONDS + 5
+    for child in children.values():
+        try:
+            child.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+
+
+def run_platform(settings: Settings, *, demo: bool, host: str, port: int, web_workers: int) -> int:
+    from .db import shared_session
+    from .tenancy import migrations, specs
+    from .tenancy.services import list_tenants
+
+    report = migrations.upgrade()
+    click.echo(f"database ready: cf_shared {report.shared[1]}, {report.at_head + len(report.upgraded)} tenant(s) "
+               f"at {report.head}, {len(report.failed)} failed")
+    if demo:
+        errors = specs.apply(specs.plan(specs.load_specs(settings.tenants_dir)), on_step=click.echo)
+        for error in errors:
+            click.echo(f"error: {error}", err=True)
+    with shared_session() as session:
+        active = [t.slug for t in list_tenants(session) if t.status == "active"]
+    children = _children(settings, host, port, web_workers)
+    base = f"http://{host}:{port}"
+    click.echo("\nCredit Factory is running:")
+    click.echo(f"  head office   {base}/")
+    click.echo(f"  API docs      {base}/api/v1/docs")
+    for slug in active:
+        click.echo(f"  {slug:<13} {base}/t/{slug}/   http://{slug}.{settings.base_domain}:{port}/")
+    click.echo("Press Ctrl-C to stop.")
+    stopping = {"signal": None}
+
+    def request_stop(signum, frame):
+        stopping["signal"] = signum
+
+    signal.signal(signal.SIGTERM, request_stop)
+    try:
+        while stopping["signal"] is None:
+            for name, child in children.items():
+                if child.poll() is not None:
+                    click.echo(f"{name} exited with code {child.returncode}; stopping", err=True)
+                    _stop(children)
+                    return 1
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    click.echo("stopping web server and worker ...")
+    _stop(children)
+    click.echo("stopped")
+    return 0
