@@ -42,7 +42,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("slug", name="uq_tenant_slug"),
         sa.UniqueConstraint("legal_entity_code", name="uq_tenant_legal_entity_code"),
         sa.UniqueConstraint("schema_name", name="uq_tenant_schema_name"),
-        sa.CheckConstraint("status IN (" + ", ".join(f"'{s}'" for s in STATUSES) + ")", name="ck_tenant_status"),
+        sa.CheckConstraint("status IN (" + ", ".join(f"'{s}'" for s in STATUSES) + ")", name="status"),  # the naming convention makes it ck_tenant_status
         schema="cf_shared",
     )
     op.create_table(

@@ -368,3 +368,7 @@ def main() -> None:
     except SettingsError as exc:
         click.echo(f"Error: {exc}", err=True)
         sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()
