@@ -1,0 +1,42 @@
+"""The Flask application factory."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+
+from flask import Flask
+
+from . import settings as settings_module
+from .portal import i18n, views as portal_views
+from .tenancy import routes as tenancy_routes, routing
+from .web import errors, health, logs, request_id
+from .web.smorest import Api
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: settings_module.Settings | None = None, *, testing: bool = False) -> Flask:
+    """Build the web application; ``settings`` also become the process-wide ones the data layer reads."""
+    settings = settings_module.configure(settings) if settings is not None else settings_module.get()
+    logs.configure(settings)
+    app = Flask("creditfactory", static_folder=None)
+    app.config.update(TESTING=testing, SECRET_KEY=settings.secret_key or _ephemeral_secret_key(),
+                      SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax")
+    # Request ids come first so that every later step, its log lines and its errors carry one.
+    request_id.init_app(app)
+    errors.init_app(app)
+    routing.init_app(app)
+    i18n.init_app(app, settings)
+    health.init_app(app)
+    portal_views.init_app(app)
+    api = Api(app)
+    api.register_blueprint(tenancy_routes.blp)
+    # Plugins load last, once every core blueprint and hook point exists.
+    return app
+
+
+def _ephemeral_secret_key() -> str:
+    log.warning("CREDITFACTORY_SECRET_KEY is not set: using a random key for this process only; "
+                "sessions will not survive a restart or be shared between workers")
+    return secrets.token_urlsafe(48)

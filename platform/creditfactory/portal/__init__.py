@@ -1,0 +1,1 @@
+"""Staff portal shell: shared layout, language selection and catalogues, static assets."""

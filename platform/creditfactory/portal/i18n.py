@@ -1,0 +1,49 @@
+"""Portal languages: Chinese (zh_Hans_CN) first, English second, chosen per request by flask-babel."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask, request
+from flask_babel import Babel, get_locale
+
+from ..db import CurrentTenant
+from ..settings import Settings
+
+TRANSLATIONS_DIR = Path(__file__).parent / "translations"
+#: Short code used in URLs and the language switch -> locale identifier.
+LANGUAGES = {"zh": "zh_Hans_CN", "en": "en"}
+#: Cookie holding the language a user picked; it outranks the tenant's and the browser's.
+LANGUAGE_COOKIE = "cf_lang"
+
+babel = Babel()
+
+
+def select_locale() -> str | None:
+    """Explicit choice (cookie) -> the tenant's locale -> best ``Accept-Language`` match -> None (default)."""
+    chosen = request.cookies.get(LANGUAGE_COOKIE)
+    if chosen in LANGUAGES.values():
+        return chosen
+    tenant = CurrentTenant.get_or_none()
+    if tenant is not None and tenant.locale in LANGUAGES.values():
+        return tenant.locale
+    # werkzeug matches by primary subtag, so zh-CN, zh-TW and zh-Hans all pick Chinese.
+    return LANGUAGES.get(request.accept_languages.best_match(LANGUAGES) or "")
+
+
+def select_timezone() -> str | None:
+    """Dates and times show in the tenant's time zone (None: the default)."""
+    tenant = CurrentTenant.get_or_none()
+    return tenant.timezone if tenant is not None else None
+
+
+def current_language() -> str:
+    """Short code ("zh" or "en") of the locale this request renders in."""
+    locale = str(get_locale())
+    return next((code for code, ident in LANGUAGES.items() if ident == locale), "zh")
+
+
+def init_app(app: Flask, settings: Settings) -> None:
+    babel.init_app(app, default_locale=settings.default_locale, default_timezone=settings.default_timezone,
+                   default_translation_directories=str(TRANSLATIONS_DIR),
+                   locale_selector=select_locale, timezone_selector=select_timezone)

@@ -1,0 +1,1 @@
+"""Shared web plumbing: the REST API base classes, the one error format, request ids, logs, health."""

@@ -1,0 +1,133 @@
+"""The portal shell in a real headless Chromium on a phone-sized screen (375 x 812), in Chinese and English."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import pytest
+from werkzeug.serving import make_server
+
+from creditfactory.app import create_app
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--no-first-run", "--disable-sync"]
+SCREENSHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"
+PHONE = {"width": 375, "height": 812}
+
+#: Horizontal overflow of the page and the smallest font size of any visible text, in CSS pixels.
+LAYOUT_PROBE = """() => {
+  const sizes = [...document.querySelectorAll("body *")]
+    .filter(el => el.offsetParent !== null && [...el.childNodes].some(n => n.nodeType === 3 && n.textContent.trim()))
+    .map(el => parseFloat(getComputedStyle(el).fontSize));
+  return {scrollWidth: document.documentElement.scrollWidth, smallestFont: Math.min(...sizes)};
+}"""
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.exists():
+        reason = f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)"
+        if os.environ.get("CI"):
+            pytest.fail(f"{reason}: CI must run the browser tests")
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def base_url(cf_settings):
+    """The app served on 127.0.0.1 at a free port by werkzeug, in a thread."""
+    server = make_server("127.0.0.1", 0, create_app(cf_settings, testing=True), threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def bank(tenant_factory):
+    # A long real-world name: it must wrap on a phone, not widen the page.
+    return tenant_factory(name_zh="云南普洱思茅北银村镇银行股份有限公司",
+                          name_en="Yunnan Pu'er Simao Beiyin Village Bank Co., Ltd.")
+
+
+@pytest.fixture
+def phone(browser, base_url):
+    """A phone-sized page that records every URL it requests."""
+    context = browser.new_context(viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True,
+                                  locale="zh-CN")
+    page = context.new_page()
+    page.requested = []
+    page.on("request", lambda request: page.requested.append(request.url))
+    yield page
+    context.close()
+
+
+def fits_on_a_phone(page) -> None:
+    layout = page.evaluate(LAYOUT_PROBE)
+    assert layout["scrollWidth"] <= PHONE["width"], layout
+    assert layout["smallestFont"] >= 14, layout
+
+
+def screenshot(page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def stays_local(page, base_url: str) -> None:
+    outside = [url for url in page.requested if not url.startswith((base_url, "data:"))]
+    assert outside == []
+
+
+def test_tenant_portal_in_chinese_then_english(phone, base_url, bank):
+    phone.goto(f"{base_url}/t/{bank.slug}/")
+    header = phone.locator(".site-header .brand")
+    assert header.inner_text() == bank.name_zh
+    assert phone.locator("main").get_by_text("正常营业").is_visible()
+    assert phone.locator("html").get_attribute("lang") == "zh-Hans-CN"
+    fits_on_a_phone(phone)
+    screenshot(phone, "portal-tenant-zh")
+
+    phone.get_by_role("link", name="EN", exact=True).click()
+    phone.wait_for_url(f"{base_url}/t/{bank.slug}/")
+    assert header.inner_text() == bank.name_en
+    assert phone.locator("main").get_by_text("Open for business").is_visible()
+    assert phone.locator("html").get_attribute("lang") == "en"
+    assert phone.get_by_role("link", name="EN", exact=True).get_attribute("aria-current") == "true"
+    fits_on_a_phone(phone)
+    screenshot(phone, "portal-tenant-en")
+
+    phone.get_by_role("link", name="中文", exact=True).click()
+    phone.wait_for_url(f"{base_url}/t/{bank.slug}/")
+    assert header.inner_text() == bank.name_zh
+    stays_local(phone, base_url)
+
+
+def test_head_office_home_on_a_phone(phone, base_url):
+    phone.goto(f"{base_url}/")
+    assert phone.locator(".site-header .brand").inner_text() == "Credit Factory 总行"
+    fits_on_a_phone(phone)
+    screenshot(phone, "portal-head-office-zh")
+    phone.get_by_role("link", name="API 文档").click()
+    phone.wait_for_selector(".swagger-ui .info .title")
+    assert "Credit Factory API" in phone.locator(".swagger-ui .info .title").inner_text()
+    screenshot(phone, "api-docs")
+    stays_local(phone, base_url)
+
+
+def test_error_page_on_a_phone(phone, base_url):
+    response = phone.goto(f"{base_url}/t/nosuchbank/")
+    assert response.status == 404
+    assert phone.get_by_role("heading", name="页面不存在").is_visible()
+    fits_on_a_phone(phone)
+    screenshot(phone, "portal-error-zh")
