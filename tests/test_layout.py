@@ -25,3 +25,10 @@ def test_creditfactory_imports_from_platform_folder():
     import creditfactory
 
     assert Path(creditfactory.__file__).resolve().is_relative_to(ROOT / "platform" / "creditfactory")
+
+
+def test_ci_runs_the_readme_test_command():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    command = next(line.strip() for line in readme.splitlines() if line.strip().endswith("python -m pytest"))
+    assert command in ci
