@@ -9,6 +9,7 @@ from flask import Flask
 
 from . import settings as settings_module
 from .portal import i18n, views as portal_views
+from .jobs import setup_broker
 from .tenancy import routes as tenancy_routes, routing
 from .web import errors, health, logs, request_id
 from .web.smorest import Api
@@ -29,6 +30,8 @@ def create_app(settings: settings_module.Settings | None = None, *, testing: boo
     routing.init_app(app)
     i18n.init_app(app, settings)
     health.init_app(app)
+    # Requests send jobs; the broker (chosen by URL scheme) must be installed before any is sent.
+    setup_broker()
     portal_views.init_app(app)
     api = Api(app)
     api.register_blueprint(tenancy_routes.blp)
