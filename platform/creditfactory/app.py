@@ -22,6 +22,7 @@ def create_app(settings: settings_module.Settings | None = None, *, testing: boo
     settings = settings_module.configure(settings) if settings is not None else settings_module.get()
     logs.configure(settings)
     app = Flask("creditfactory", static_folder=None)
+    app.json.ensure_ascii = False  # bank names and messages stay readable Chinese in API responses
     app.config.update(TESTING=testing, SECRET_KEY=settings.secret_key or _ephemeral_secret_key(),
                       SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax")
     # Request ids come first so that every later step, its log lines and its errors carry one.

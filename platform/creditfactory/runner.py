@@ -41,10 +41,14 @@ def _children(settings: Settings, host: str, port: int, web_workers: int) -> dic
     web = [sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers", str(web_workers),
            "--graceful-timeout", str(GRACE_SECONDS), "--access-logfile", "-", "creditfactory.wsgi:app"]
     worker = [sys.executable, "-m", "dramatiq", "creditfactory.jobs.worker", "--processes", "1", "--threads", "2"]
-    return {"web": subprocess.Popen(web, env=env), "worker": subprocess.Popen(worker, env=env)}
+    # Own sessions: a terminal Ctrl-C reaches only this process, which then stops the children gracefully
+    # (gunicorn treats SIGINT as a quick shutdown) and only afterwards the embedded database.
+    return {"web": subprocess.Popen(web, env=env, start_new_session=True),
+            "worker": subprocess.Popen(worker, env=env, start_new_session=True)}
 
 
 def _stop(children: dict[str, subprocess.Popen]) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the graceful stop short
     for child in children.values():
         if child.poll() is None:
             child.send_signal(signal.SIGTERM)
@@ -85,16 +89,14 @@ def run_platform(settings: Settings, *, demo: bool, host: str, port: int, web_wo
         stopping["signal"] = signum
 
     signal.signal(signal.SIGTERM, request_stop)
-    try:
-        while stopping["signal"] is None:
-            for name, child in children.items():
-                if child.poll() is not None:
-                    click.echo(f"{name} exited with code {child.returncode}; stopping", err=True)
-                    _stop(children)
-                    return 1
-            time.sleep(0.5)
-    except KeyboardInterrupt:
-        pass
+    signal.signal(signal.SIGINT, request_stop)
+    while stopping["signal"] is None:
+        for name, child in children.items():
+            if child.poll() is not None:
+                click.echo(f"{name} exited with code {child.returncode}; stopping", err=True)
+                _stop(children)
+                return 1
+        time.sleep(0.5)
     click.echo("stopping web server and worker ...")
     _stop(children)
     click.echo("stopped")
