@@ -138,3 +138,19 @@ def test_db_status_and_noop_upgrade(run, tenant_a):
     assert status["behind"] == 0 and status["tenants"] >= 1
     upgraded = json.loads(run("db", "upgrade", "--json").output)
     assert upgraded["failed"] == 0 and upgraded["results"] == []
+
+
+def test_db_revision_creates_the_next_numbered_migration(run, tmp_path, monkeypatch):
+    import dataclasses
+
+    from creditfactory import settings as settings_module
+
+    shutil.copytree(ROOT / "migrations", tmp_path / "migrations")
+    monkeypatch.setattr(settings_module, "_current",
+                        dataclasses.replace(settings_module.get(), migrations_dir=str(tmp_path / "migrations")))
+    result = run("db", "revision", "--scope", "tenant", "-m", "add loan officer code")
+    assert result.exit_code == 0, result.output
+    created = list((tmp_path / "migrations" / "tenant").glob("t0002_*.py"))
+    assert len(created) == 1
+    text = created[0].read_text()
+    assert "down_revision = 't0001'" in text and "add loan officer code" in text

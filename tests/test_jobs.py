@@ -26,7 +26,6 @@ from creditfactory.jobs import (
     installed_broker,
     make_broker,
     setup_broker,
-    standard_middleware,
     system_actor,
     tenant_actor,
     use_broker,
@@ -46,14 +45,6 @@ def _global_broker_restored():
     yield
     after = (dramatiq.broker.global_broker, installed_broker())
     assert after[0] is before[0] and after[1] is before[1], "a test left another broker installed"
-
-
-@pytest.fixture
-def stub_broker(cf_settings):
-    broker = StubBroker(middleware=standard_middleware())
-    with use_broker(broker):
-        yield broker
-    broker.close()
 
 
 @pytest.fixture

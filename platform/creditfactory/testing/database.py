@@ -26,7 +26,7 @@ def server_url() -> str:
     url = os.environ.get(TEST_URL_VARIABLE)
     if url:
         return libpq_url(url)
-    server = start_embedded(embedded_test_dir(), stop_on_exit=False)
+    server = start_embedded(embedded_test_dir(), stop_on_exit=True)
     return server.get_uri("postgres")
 
 

@@ -115,3 +115,16 @@ def shared_db(cf_settings):
     session.close()
     outer.rollback()
     conn.close()
+
+
+@pytest.fixture
+def stub_broker(cf_settings):
+    """An in-memory dramatiq broker with the tenant middleware, installed for the test; actors send to it."""
+    from dramatiq.brokers.stub import StubBroker
+
+    from ..jobs import standard_middleware, use_broker
+
+    broker = StubBroker(middleware=standard_middleware())
+    with use_broker(broker):
+        yield broker
+    broker.close()
