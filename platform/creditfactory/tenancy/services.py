@@ -37,6 +37,10 @@ class TenantSpecError(TenantError):
         super().__init__(f"tenant {slug!r}: {detail}")
 
 
+REQUIRED_FIELDS = ("slug", "name_zh", "name_en", "legal_entity_code", "province")
+TEXT_FIELDS = REQUIRED_FIELDS + ("city", "county", "cluster", "timezone", "locale", "currency")
+
+
 @dataclass
 class TenantSpec:
     """The declaration of one village bank, as written in ``tenants/<slug>.yaml``."""
@@ -61,21 +65,15 @@ class TenantSpec:
 
     @classmethod
     def from_mapping(cls, data: dict[str, Any], defaults: dict[str, Any] | None = None) -> "TenantSpec":
+        """A validated spec from a file's mapping over ``defaults``; every bad field is named at once."""
         known = {f.name for f in fields(cls)}
-        slug = str(data.get("slug", ""))
         unknown = sorted(set(data) - known)
         if unknown:
-            raise TenantSpecError(slug, {key: "unknown field" for key in unknown})
+            raise TenantSpecError(str(data.get("slug", "")), {key: "unknown field" for key in unknown})
         merged = {k: v for k, v in (defaults or {}).items() if k in known and k != "slug"}
         merged.update(data)
-        required = ("slug", "name_zh", "name_en", "legal_entity_code", "province")
-        errors = {key: "required" for key in required if not merged.get(key)}
-        try:
-            validate_slug(slug)
-        except ValueError as exc:
-            errors["slug"] = str(exc)
-        if errors:
-            raise TenantSpecError(slug, errors)
+        for key in REQUIRED_FIELDS:
+            merged.setdefault(key, "")
         return cls(**merged).validated()
 
     def validated(self) -> "TenantSpec":
@@ -85,13 +83,16 @@ class TenantSpec:
         self.locale = self.locale or settings.default_locale
         self.currency = self.currency or settings.default_currency
         errors: dict[str, str] = {}
-        try:
-            validate_slug(self.slug)
-        except ValueError as exc:
-            errors["slug"] = str(exc)
-        for key in ("name_zh", "name_en", "legal_entity_code", "province"):
-            if not str(getattr(self, key) or "").strip():
+        for key in TEXT_FIELDS:
+            setattr(self, key, str(getattr(self, key) or "").strip())
+        for key in REQUIRED_FIELDS:
+            if not getattr(self, key):
                 errors[key] = "required"
+        if self.slug:
+            try:
+                validate_slug(self.slug)
+            except ValueError as exc:
+                errors["slug"] = str(exc)
         if len(self.legal_entity_code) > 40:
             errors["legal_entity_code"] = "at most 40 characters"
         if self.cluster not in settings.cluster_urls():
