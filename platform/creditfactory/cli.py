@@ -12,6 +12,7 @@ from typing import Any, Callable
 import click
 
 from . import settings as settings_module
+from .bench.cli import bench
 from .settings import SettingsError
 
 
@@ -351,15 +352,7 @@ def up(demo: bool, host: str, port: int, web_workers: int) -> None:
     sys.exit(run_platform(settings, demo=demo, host=host, port=port, web_workers=web_workers))
 
 
-def _mount_optional_commands() -> None:
-    try:
-        from .bench.cli import bench
-    except ImportError:  # the bench package is optional in slim production images
-        return
-    cli.add_command(bench)
-
-
-_mount_optional_commands()
+cli.add_command(bench)
 
 
 def main() -> None:

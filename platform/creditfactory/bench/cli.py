@@ -1,0 +1,161 @@
+"""``creditfactory bench NAME``: run one registered benchmark and print its result.
+
+Mounted into the main command with ``cli.add_command(bench)``. Usable on its own too::
+
+    python -c "from creditfactory.bench.cli import bench; bench()" provisioning --n 5 --json
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import sys
+import threading
+from typing import Any, Iterator
+
+import click
+
+from .. import settings as settings_module
+from ..db.engines import libpq_url
+from ..settings import SettingsError
+from . import BENCHES, BenchContext
+from .common import BenchFailure
+
+class _BadSettings(click.ClickException):
+    """Malformed settings are bad input, exit code 2, as everywhere in the ``creditfactory`` command."""
+
+    exit_code = 2
+
+
+#: Fields printed on the headline of the readable summary, in this order.
+_HEADLINE = ("p50_ms", "p95_ms", "p99_ms", "min_ms", "max_ms", "mean_ms")
+
+
+def _server_url(settings: settings_module.Settings) -> tuple[str, bool]:
+    """(URL of an existing database on the server to benchmark, whether it is the embedded server).
+
+    The configured database's server when ``database_url`` is set, else the embedded PostgreSQL,
+    started if needed (and stopped at exit if this process started it), as every other command does.
+    """
+    if settings.database_url:
+        return libpq_url(settings.database_url), False
+    from ..db.embedded import start_embedded
+
+    server = start_embedded(settings.data_dir)
+    return server.get_uri("postgres"), True
+
+
+@contextlib.contextmanager
+def _stdout_to_stderr() -> Iterator[None]:
+    """Send everything written to stdout during the run to stderr, at the file-descriptor level too.
+
+    ``--json`` promises one line on stdout and nothing else; pg_ctl (embedded server) and the
+    orchestrator's spawned worker processes write to the inherited file descriptor 1, not to
+    ``sys.stdout``, so redirecting the Python object alone would not keep that promise.
+    """
+    sys.stdout.flush()
+    try:
+        saved = os.dup(1)
+        os.dup2(2, 1)
+    except OSError:  # no real descriptor 1 (embedded interpreters): the Python-level redirect still holds
+        saved = None
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        sys.stderr.flush()
+        if saved is not None:
+            os.dup2(saved, 1)
+            os.close(saved)
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """Turn SIGTERM into KeyboardInterrupt so the temporary database is dropped when a run is killed."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _format_value(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:,.2f}" if abs(value) < 1e6 else f"{value:,.0f}"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
+
+
+def render_summary(result: dict[str, Any]) -> str:
+    """The readable form of a result: name and size, the latency headline, then every other field."""
+    lines = [f"{result['name']}: n={result['n']}"
+             + (f", workers={result['workers']}" if result.get("workers") is not None else "")]
+    headline = (f"{key[:-3]} {result[key]:,.1f}" for key in _HEADLINE if key in result)
+    lines.append("  latency ms   " + "  ".join(headline))
+    shown = {"name", "n", "workers", *_HEADLINE}
+    width = max((len(key) for key in result if key not in shown), default=0)
+    for key, value in result.items():
+        if key not in shown:
+            lines.append(f"  {key.ljust(width)}  {_format_value(value)}")
+    return "\n".join(lines)
+
+
+def _bench_help() -> str:
+    listing = "\n".join(f"  {name:<14} {b.summary}" for name, b in BENCHES.items())
+    return ("Run benchmark NAME in a temporary database (created on the configured server, or on the "
+            "embedded PostgreSQL, and always dropped) and print its result: latency percentiles "
+            "(nearest rank) plus the benchmark's own figures.\n\n\b\nBenchmarks:\n" + listing)
+
+
+@click.command(name="bench", help=_bench_help())
+@click.argument("name", metavar="NAME", type=click.Choice(list(BENCHES)))
+@click.option("--json", "as_json", is_flag=True, help="Print exactly one JSON line on stdout, nothing else.")
+@click.option("--n", "n", type=click.IntRange(1, 100_000), default=None,
+              help="Size of the run (tenants for provisioning and migrations). Default: per benchmark.")
+@click.option("--workers", type=click.IntRange(1, 64), default=None,
+              help="Parallel workers, for benchmarks that have them (migrations: default 4).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress messages on stderr.")
+def bench(name: str, as_json: bool, n: int | None, workers: int | None, quiet: bool) -> None:
+    chosen = BENCHES[name]
+    if workers is not None and chosen.default_workers is None:
+        raise click.BadOptionUsage("workers", f"benchmark {name!r} takes no --workers")
+    try:
+        settings = settings_module.get()
+    except SettingsError as exc:
+        raise _BadSettings(str(exc)) from exc
+
+    def progress(message: str) -> None:
+        if not quiet:
+            click.echo(f"[bench {name}] {message}", err=True)
+
+    with _stdout_to_stderr(), _terminate_as_interrupt():
+        server_url, embedded = _server_url(settings)
+        ctx = BenchContext(
+            n=n if n is not None else chosen.default_n,
+            workers=None if chosen.default_workers is None else (workers or chosen.default_workers),
+            server_url=server_url,
+            settings=settings,
+            progress=progress,
+            embedded=embedded,
+        )
+        try:
+            result = chosen(ctx)
+        except BenchFailure as exc:
+            raise click.ClickException(f"benchmark {name} failed: {exc}") from exc
+    click.echo(json.dumps(result) if as_json else render_summary(result))
+    if result.get("ok") is False:
+        click.echo(f"benchmark {name} failed its checks: " + "; ".join(result.get("problems", [])), err=True)
+        raise click.exceptions.Exit(1)
+
+
+__all__ = ["bench", "render_summary"]
