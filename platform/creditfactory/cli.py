@@ -271,7 +271,7 @@ def tenants_create(spec_file: str | None, **fields: str) -> None:
 
     import yaml
 
-    from .tenancy import services
+    from .tenancy import services, spares
     from .tenancy.specs import DEFAULTS_FILE, STANDARD_DIR
 
     defaults_path = Path(settings_module.get().tenants_dir) / STANDARD_DIR / DEFAULTS_FILE
@@ -285,6 +285,7 @@ def tenants_create(spec_file: str | None, **fields: str) -> None:
     started = dt.datetime.now()
     ref = services.provision(spec)
     click.echo(f"created {ref.slug} (schema {ref.schema}) in {(dt.datetime.now() - started).total_seconds():.3f} s")
+    spares.refresh(spec.cluster)
 
 
 @tenants.command("suspend")

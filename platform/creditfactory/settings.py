@@ -48,8 +48,10 @@ class Settings:
     secret_key: str = ""
     tenants_dir: str = str(SOURCE_ROOT / "tenants")
     migrations_dir: str = str(SOURCE_ROOT / "migrations")
-    #: Parallel workers for tenant migrations.
-    migration_workers: int = 4
+    #: Parallel worker processes for tenant migrations (each costs ~0.35 s to start).
+    migration_workers: int = field(default_factory=lambda: max(1, min(4, os.cpu_count() or 1)))
+    #: Empty tenant schemas kept ready per cluster, so provisioning is a rename (0: build in place).
+    spare_schemas: int = 2
     #: Milliseconds a migration waits for a lock before giving up on that tenant (retried next run).
     lock_timeout_ms: int = 5000
     #: Seconds a web or worker process trusts its cached copy of a tenant's registry entry.
@@ -152,6 +154,8 @@ def validate(settings: Settings) -> Settings:
         raise bad("default_cluster", f"{settings.default_cluster!r} is not a configured cluster")
     if not 1 <= settings.migration_workers <= 64:
         raise bad("migration_workers", "must be between 1 and 64")
+    if not 0 <= settings.spare_schemas <= 100:
+        raise bad("spare_schemas", "must be between 0 and 100")
     if settings.lock_timeout_ms < 1:
         raise bad("lock_timeout_ms", "must be positive")
     if settings.tenant_cache_ttl < 0:

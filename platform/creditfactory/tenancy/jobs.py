@@ -1,4 +1,4 @@
-"""Tenancy jobs: dropping offboarded schemas after retention, and tenant parameters pushed by the head office."""
+"""Tenancy jobs: dropping offboarded schemas after retention, the spare-schema pool, parameters pushed by the head office."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from sqlalchemy.dialects.postgresql import insert
 
 from ..db import NoTenantBound, SystemContext, tenant_session
 from ..jobs import system_actor, tenant_actor
-from . import services
+from . import services, spares
 from .models import TenantParameter
 
 log = logging.getLogger(__name__)
@@ -29,6 +29,17 @@ def finalize_offboarding() -> None:
         raise NoTenantBound("finalize_offboarding runs inside a SystemContext")
     dropped = services.finalize_offboarding()
     log.info("offboarding finalized: %d schema(s) dropped%s", len(dropped), f" ({', '.join(dropped)})" if dropped else "")
+
+
+@system_actor
+def replenish_spare_schemas() -> None:
+    """Top up every cluster's pool of spare tenant schemas (send it after provisioning, or on a schedule).
+
+    Idempotent: it builds only what is missing, and concurrent runs on one cluster do not overbuild.
+    """
+    for cluster, (dropped, built) in spares.refresh_all().items():
+        if dropped or built:
+            log.info("spare schemas on %s: %d stale dropped, %d built", cluster, dropped, built)
 
 
 # A malformed key never becomes valid: fail at once instead of retrying.

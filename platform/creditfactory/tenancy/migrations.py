@@ -16,6 +16,7 @@ from .. import settings as settings_module
 from ..db import SHARED_SCHEMA, engine_for
 from ..db.engines import dispose_engines
 from ..settings import Settings
+from . import spares
 from .models import STATUSES_WITH_SCHEMA, Tenant, TenantMigration
 from .schema import VERSION_TABLE, head, quote_schema, run_upgrade
 
@@ -55,6 +56,8 @@ class UpgradeReport:
     at_head: int = 0
     results: list[TenantResult] = field(default_factory=list)
     aborted_after_canary: bool = False
+    #: cluster -> (stale spare schemas dropped, spares built)
+    spares: dict[str, tuple[int, int]] = field(default_factory=dict)
     seconds: float = 0.0
 
     @property
@@ -223,6 +226,8 @@ def upgrade(*, workers: int | None = None, canary: int = 0, slugs: Iterable[str]
                     for future in as_completed(futures):
                         collect(future.result())
             _record(report.results, by_slug)
+            # Spares built from the old head must never be claimed; rebuild the pool at the new one.
+            report.spares = spares.refresh_all()
         finally:
             lock_conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": RUN_LOCK_KEY})
             lock_conn.commit()

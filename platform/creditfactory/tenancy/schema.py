@@ -40,9 +40,12 @@ def schema_name(slug: str) -> str:
     return f"t_{validate_slug(slug)}"
 
 
+_SPARE_RE = re.compile(r"^cf_spare_[0-9a-f]{16}$")
+
+
 def quote_schema(schema: str) -> str:
     # Schema names come only from validated slugs; quoting still keeps them identifiers, never SQL.
-    if not (schema == SHARED_SCHEMA or (schema.startswith("t_") and SLUG_RE.match(schema[2:]))):
+    if not (schema == SHARED_SCHEMA or _SPARE_RE.match(schema) or (schema.startswith("t_") and SLUG_RE.match(schema[2:]))):
         raise InvalidSlug(f"refusing schema name {schema!r}")
     return f'"{schema}"'
 

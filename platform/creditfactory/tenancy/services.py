@@ -18,6 +18,7 @@ from .. import settings as settings_module
 from ..db import engine_for, shared_session
 from ..db.context import TenantRef
 from .models import Tenant, TenantMigration, TenantStatus
+from . import spares
 from .registry import directory
 from .schema import create_tenant_schema, head, quote_schema, schema_name, validate_slug
 
@@ -140,6 +141,9 @@ def list_tenants(session: Session) -> list[Tenant]:
 def provision(spec: TenantSpec, *, metadata: MetaData | None = None) -> TenantRef:
     """Create the registry entry, then schema + create_all + stamp head in one transaction.
 
+    The schema is a spare renamed (``tenancy.spares``) when one built from the same models and head is
+    ready, else built in place; either way it appears at once, complete, or not at all.
+
     A failure leaves no schema behind (DDL is transactional) and the entry ``failed`` with the reason;
     provisioning the same spec again retries. ``metadata`` replaces the tenant models (benchmarks).
     """
@@ -162,7 +166,8 @@ def provision(spec: TenantSpec, *, metadata: MetaData | None = None) -> TenantRe
     revision = head("tenant")
     try:
         with engine_for(spec.cluster).begin() as conn:
-            create_tenant_schema(conn, schema, metadata=metadata, revision=revision)
+            if not spares.claim(conn, schema, metadata=metadata, revision=revision):
+                create_tenant_schema(conn, schema, metadata=metadata, revision=revision)
             if spec.parameters:
                 conn.execute(
                     text(f"INSERT INTO {quote_schema(schema)}.tenant_parameter (key, value) VALUES (:key, CAST(:value AS jsonb))"),

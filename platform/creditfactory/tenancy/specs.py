@@ -9,6 +9,7 @@ from typing import Any, Callable
 import yaml
 
 from ..db import shared_session
+from . import spares
 from .models import TenantStatus
 from .services import TenantError, TenantSpec, TenantSpecError, diff, list_tenants, offboard, provision, update
 
@@ -122,6 +123,8 @@ def apply(current: Plan, *, prune: bool = False, on_step: Callable[[str], None] 
             on_step(f"updated {spec.slug}: {', '.join(update(spec))}")
         except TenantError as exc:
             errors.append(str(exc))
+    if current.create:
+        spares.refresh_all()  # refill what the new tenants took, for the next ones
     if prune:
         for slug in current.orphans:
             try:

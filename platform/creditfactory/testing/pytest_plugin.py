@@ -34,6 +34,8 @@ def cf_settings(tmp_path_factory):
         data_dir=str(tmp_path_factory.mktemp("cf-data")),
         broker_url=broker_url,
         tenant_cache_ttl=0.0,
+        # Tests provision by building in place; tests/test_spares.py covers the spare pool on purpose.
+        spare_schemas=0,
         migration_workers=2,
     ))
     dispose_engines()
