@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
-import logging
 import sys
 from typing import Any, Callable
 
@@ -61,8 +60,10 @@ def domain_errors(func: Callable) -> Callable:
 @click.option("-v", "--verbose", is_flag=True, help="Log at DEBUG level.")
 def cli(verbose: bool) -> None:
     """Credit Factory: the micro-credit factory for many village banks."""
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from .web import logs
+
+    # The settings may be invalid here (reported by the command itself); the format needs none of them.
+    logs.configure(settings_module.Settings(), level="DEBUG" if verbose else "WARNING")
 
 
 # --- db ---------------------------------------------------------------------------------------

@@ -8,15 +8,15 @@ but whose checks failed (a tenant not migrated, a schema of the wrong size) says
 ``"ok": false`` and a ``problems`` list: the CLI still prints the figures, then exits with status 1.
 One that cannot measure at all raises :class:`creditfactory.bench.common.BenchFailure`.
 
-Adding a benchmark (the ``routing`` one, for instance) takes two steps::
+Adding a benchmark takes two steps::
 
-    # creditfactory/bench/routing.py
+    # creditfactory/bench/cob.py
     from . import BenchContext, register
 
-    @register("routing", "Tenant routing: requests resolved to tenants", default_n=10_000)
+    @register("cob", "Close of business over N tenants", default_n=100)
     def run(ctx: BenchContext) -> dict: ...
 
-and adding ``"routing"`` to :data:`_BUILTIN_MODULES` below, so importing this package registers it.
+and adding ``"cob"`` to :data:`_BUILTIN_MODULES` below, so importing this package registers it.
 """
 
 from __future__ import annotations

@@ -90,8 +90,13 @@ def upgrade_shared(conn: Connection, lock_timeout_ms: int) -> tuple[str | None, 
     # The application role's default search_path names no tenant schema, so raw SQL run without
     # a tenant's SET LOCAL fails instead of reading some bank's tables.
     with conn.begin():
-        database = conn.scalar(text("SELECT current_database()"))
-        conn.exec_driver_sql(f'ALTER ROLE CURRENT_USER IN DATABASE "{database}" SET search_path TO public')
+        settings = conn.scalar(text(
+            "SELECT setconfig FROM pg_db_role_setting WHERE setrole = (SELECT oid FROM pg_roles WHERE rolname = current_user)"
+            " AND setdatabase = (SELECT oid FROM pg_database WHERE datname = current_database())")) or []
+        if "search_path=public" not in settings:
+            database = conn.scalar(text("SELECT current_database()"))
+            quoted = conn.dialect.identifier_preparer.quote_identifier(database)
+            conn.exec_driver_sql(f"ALTER ROLE CURRENT_USER IN DATABASE {quoted} SET search_path TO public")
     return result
 
 

@@ -41,7 +41,7 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
-def configure(settings: Settings) -> None:
+def configure(settings: Settings, *, level: str | None = None) -> None:
     """Install the stderr handler on the root logger (process-wide), replacing one installed earlier."""
     handler = logging.StreamHandler()
     handler.set_name(HANDLER_NAME)
@@ -51,4 +51,4 @@ def configure(settings: Settings) -> None:
     for previous in [h for h in root.handlers if h.get_name() == HANDLER_NAME]:
         root.removeHandler(previous)
     root.addHandler(handler)
-    root.setLevel(settings.log_level.upper())
+    root.setLevel((level or settings.log_level).upper())
