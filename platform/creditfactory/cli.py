@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
+import functools
 import json
 import sys
 from typing import Any, Callable
@@ -25,8 +27,9 @@ def _echo_json(data: Any) -> None:
     click.echo(json.dumps(data, ensure_ascii=False, default=str, indent=2))
 
 
-def boot(*, keep_embedded: bool = False) -> settings_module.Settings:
-    """Load settings and, with no database URL, start the embedded PostgreSQL."""
+def boot() -> settings_module.Settings:
+    """Load settings and, with no database URL, start the embedded PostgreSQL (stopped when the command ends,
+    unless another process, such as ``creditfactory up``, still uses it)."""
     from .db.embedded import with_embedded_database
 
     try:
@@ -34,13 +37,12 @@ def boot(*, keep_embedded: bool = False) -> settings_module.Settings:
     except SettingsError as exc:
         raise InputError(str(exc)) from exc
     if settings.embedded:
-        settings = settings_module.configure(with_embedded_database(settings, stop_on_exit=not keep_embedded))
+        settings = settings_module.configure(with_embedded_database(settings))
     return settings
 
 
 def domain_errors(func: Callable) -> Callable:
     """Turn the domain's input errors into exit code 2 with the domain's own message."""
-    import functools
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
@@ -74,7 +76,7 @@ def db() -> None:
 
 
 @db.command("upgrade")
-@click.option("--workers", type=click.IntRange(1, 64), default=None, help="Parallel tenant workers [settings: 4].")
+@click.option("--workers", type=click.IntRange(1, 64), default=None, help="Parallel tenant worker processes [setting migration_workers].")
 @click.option("--canary", type=click.IntRange(0), default=0, help="Upgrade N tenants first, one by one; stop if one fails.")
 @click.option("--tenant", "slugs", multiple=True, help="Only these tenants (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
@@ -87,25 +89,23 @@ def db_upgrade(workers: int | None, canary: int, slugs: tuple[str, ...], as_json
     for slug in slugs:
         validate_slug(slug)
     boot()
-    bar: dict[str, Any] = {}
+    progress: dict[str, Any] = {}
+    with contextlib.ExitStack() as stack:
 
-    def on_plan(count: int) -> None:
-        if count and not as_json:
-            bar["bar"] = click.progressbar(length=count, label="tenants", file=sys.stderr, show_pos=True)
-            bar["bar"].__enter__()
+        def on_plan(count: int) -> None:
+            if count and not as_json:
+                progress["bar"] = stack.enter_context(
+                    click.progressbar(length=count, label="tenants", file=sys.stderr, show_pos=True))
 
-    def on_result(result) -> None:
-        if "bar" in bar:
-            bar["bar"].update(1)
+        def on_result(result) -> None:
+            if "bar" in progress:
+                progress["bar"].update(1)
 
-    try:
-        report = migrations.upgrade(workers=workers, canary=canary, slugs=slugs or None, on_plan=on_plan,
-                                    on_result=on_result)
-    except migrations.MigrationRunInProgress as exc:
-        raise click.ClickException(str(exc)) from exc
-    finally:
-        if "bar" in bar:
-            bar["bar"].__exit__(None, None, None)
+        try:
+            report = migrations.upgrade(workers=workers, canary=canary, slugs=slugs or None, on_plan=on_plan,
+                                        on_result=on_result)
+        except migrations.MigrationRunInProgress as exc:
+            raise click.ClickException(str(exc)) from exc
     if as_json:
         _echo_json(dataclasses.asdict(report) | {"failed": len(report.failed)})
     else:
@@ -126,15 +126,15 @@ def db_upgrade(workers: int | None, canary: int, slugs: tuple[str, ...], as_json
 @click.option("--all", "show_all", is_flag=True, help="List every tenant, not only those behind head.")
 def db_status(as_json: bool, show_all: bool) -> None:
     """Show the shared revision and the tenants whose schema is behind head."""
+    from sqlalchemy.exc import ProgrammingError
+
     from .tenancy import migrations
 
     boot()
     try:
         shared, head, versions = migrations.status()
-    except Exception as exc:
-        if "cf_shared" in str(exc):
-            raise click.ClickException("the database is not initialised: run 'creditfactory db upgrade'") from exc
-        raise
+    except ProgrammingError as exc:  # no cf_shared yet
+        raise click.ClickException("the database is not initialised: run 'creditfactory db upgrade'") from exc
     behind = [v for v in versions if v.behind]
     listed = versions if show_all else behind
     if as_json:
@@ -350,7 +350,7 @@ def up(demo: bool, host: str, port: int, web_workers: int) -> None:
     """Migrate, (with --demo) apply tenants/, start the web server and a job worker; Ctrl-C stops all."""
     from .runner import run_platform
 
-    settings = boot(keep_embedded=False)
+    settings = boot()
     sys.exit(run_platform(settings, demo=demo, host=host, port=port, web_workers=web_workers))
 
 
