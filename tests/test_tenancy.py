@@ -96,3 +96,10 @@ def test_offboard_exports_then_drops_after_retention(tenant_factory):
     later = drop_after + dt.timedelta(seconds=1)
     assert tenant.slug in services.finalize_offboarding(now=later)
     assert not _schema_exists(f"t_{tenant.slug}")
+
+
+def test_a_legal_entity_code_belongs_to_one_tenant(tenant_factory):
+    first = tenant_factory(legal_entity_code="LE-UNIQUE-1")
+    with pytest.raises(services.TenantError, match=first.slug):
+        services.provision(_spec("secondbank", legal_entity_code="LE-UNIQUE-1"))
+    assert directory.lookup("secondbank") is None

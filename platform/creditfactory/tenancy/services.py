@@ -12,6 +12,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import MetaData, select, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from .. import settings as settings_module
@@ -149,20 +150,27 @@ def provision(spec: TenantSpec, *, metadata: MetaData | None = None) -> TenantRe
     """
     spec.validated()
     schema = schema_name(spec.slug)
-    with shared_session() as session, session.begin():
-        tenant = session.scalar(select(Tenant).where(Tenant.slug == spec.slug).with_for_update())
-        if tenant is not None and tenant.status not in (TenantStatus.FAILED.value, TenantStatus.PROVISIONING.value):
-            raise TenantError(f"tenant {spec.slug!r} already exists ({tenant.status})")
-        if tenant is None:
-            tenant = Tenant(slug=spec.slug, schema_name=schema, status_reason="", export_path="")
-            session.add(tenant)
-        _apply_fields(tenant, spec)
-        tenant.cluster = spec.cluster
-        tenant.business_date = spec.initial_business_date()
-        tenant.status = TenantStatus.PROVISIONING.value
-        tenant.status_reason = ""
-        session.flush()
-        tenant_id = tenant.id
+    try:
+        with shared_session() as session, session.begin():
+            taken = session.scalar(select(Tenant.slug).where(Tenant.legal_entity_code == spec.legal_entity_code,
+                                                             Tenant.slug != spec.slug))
+            if taken:
+                raise TenantError(f"legal_entity_code {spec.legal_entity_code!r} already belongs to tenant {taken!r}")
+            tenant = session.scalar(select(Tenant).where(Tenant.slug == spec.slug).with_for_update())
+            if tenant is not None and tenant.status not in (TenantStatus.FAILED.value, TenantStatus.PROVISIONING.value):
+                raise TenantError(f"tenant {spec.slug!r} already exists ({tenant.status})")
+            if tenant is None:
+                tenant = Tenant(slug=spec.slug, schema_name=schema, status_reason="", export_path="")
+                session.add(tenant)
+            _apply_fields(tenant, spec)
+            tenant.cluster = spec.cluster
+            tenant.business_date = spec.initial_business_date()
+            tenant.status = TenantStatus.PROVISIONING.value
+            tenant.status_reason = ""
+            session.flush()
+            tenant_id = tenant.id
+    except IntegrityError as exc:  # a concurrent provisioning took the slug or the legal-entity code first
+        raise TenantError(f"tenant {spec.slug!r} conflicts with another tenant: {exc.orig}".splitlines()[0]) from exc
     revision = head("tenant")
     try:
         with engine_for(spec.cluster).begin() as conn:
@@ -209,11 +217,15 @@ def diff(tenant: Tenant, spec: TenantSpec) -> dict[str, tuple[Any, Any]]:
 def update(spec: TenantSpec) -> list[str]:
     """Bring an existing tenant's registry fields in line with its spec; returns the fields changed."""
     spec.validated()
-    with shared_session() as session, session.begin():
-        tenant = get_tenant(session, spec.slug)
-        if tenant.cluster != spec.cluster:
-            raise TenantError(f"tenant {spec.slug!r} lives on cluster {tenant.cluster!r}; moving clusters is not done by apply")
-        changed = _apply_fields(tenant, spec)
+    try:
+        with shared_session() as session, session.begin():
+            tenant = get_tenant(session, spec.slug)
+            if tenant.cluster != spec.cluster:
+                raise TenantError(f"tenant {spec.slug!r} lives on cluster {tenant.cluster!r}; "
+                                  "moving clusters is not done by apply")
+            changed = _apply_fields(tenant, spec)
+    except IntegrityError as exc:  # e.g. a legal-entity code another tenant holds
+        raise TenantError(f"tenant {spec.slug!r} conflicts with another tenant: {exc.orig}".splitlines()[0]) from exc
     directory.invalidate(spec.slug)
     return changed
 
