@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import time
@@ -87,17 +88,22 @@ def upgrade_shared(conn: Connection, lock_timeout_ms: int) -> tuple[str | None, 
         conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{int(lock_timeout_ms)}ms'")
         conn.exec_driver_sql(f"CREATE SCHEMA IF NOT EXISTS {SHARED_SCHEMA}")
         result = run_upgrade(conn, "shared", SHARED_SCHEMA)
-    # The application role's default search_path names no tenant schema, so raw SQL run without
-    # a tenant's SET LOCAL fails instead of reading some bank's tables.
+    return result
+
+
+def fail_closed_search_path(conn: Connection) -> None:
+    """Make the role's default search_path in this database name no tenant schema.
+
+    Raw SQL run without a tenant's ``SET LOCAL`` then fails instead of reading some bank's tables.
+    """
     with conn.begin():
-        settings = conn.scalar(text(
+        current = conn.scalar(text(
             "SELECT setconfig FROM pg_db_role_setting WHERE setrole = (SELECT oid FROM pg_roles WHERE rolname = current_user)"
             " AND setdatabase = (SELECT oid FROM pg_database WHERE datname = current_database())")) or []
-        if "search_path=public" not in settings:
+        if "search_path=public" not in current:
             database = conn.scalar(text("SELECT current_database()"))
             quoted = conn.dialect.identifier_preparer.quote_identifier(database)
             conn.exec_driver_sql(f"ALTER ROLE CURRENT_USER IN DATABASE {quoted} SET search_path TO public")
-    return result
 
 
 def tenant_targets(conn: Connection, slugs: Iterable[str] | None = None) -> list[TenantTarget]:
@@ -145,7 +151,25 @@ def upgrade_tenant(conn: Connection, target: TenantTarget, lock_timeout_ms: int)
 # --- worker processes -------------------------------------------------------------------------
 # Alembic's ``op`` proxy is module-global, so parallel tenants need processes, not threads.
 
-_worker_connections: dict[str, Connection] = {}
+class ClusterConnections:
+    """One connection per database cluster, reused for every tenant upgraded on it."""
+
+    def __init__(self) -> None:
+        self._connections: dict[str, Connection] = {}
+
+    def upgrade(self, target: TenantTarget, lock_timeout_ms: int) -> TenantResult:
+        conn = self._connections.get(target.cluster)
+        if conn is None or conn.closed or conn.invalidated:
+            conn = self._connections[target.cluster] = engine_for(target.cluster).connect()
+        return upgrade_tenant(conn, target, lock_timeout_ms)
+
+    def close(self) -> None:
+        for conn in self._connections.values():
+            conn.close()
+        self._connections.clear()
+
+
+_worker_connections = ClusterConnections()  # a worker process's own, for its whole life
 
 
 def _init_worker(settings: Settings) -> None:
@@ -154,10 +178,7 @@ def _init_worker(settings: Settings) -> None:
 
 
 def _worker_upgrade(target: TenantTarget, lock_timeout_ms: int) -> TenantResult:
-    conn = _worker_connections.get(target.cluster)
-    if conn is None or conn.closed or conn.invalidated:
-        conn = _worker_connections[target.cluster] = engine_for(target.cluster).connect()
-    return upgrade_tenant(conn, target, lock_timeout_ms)
+    return _worker_connections.upgrade(target, lock_timeout_ms)
 
 
 def _record(results: list[TenantResult], targets: dict[str, TenantTarget]) -> None:
@@ -199,6 +220,10 @@ def upgrade(*, workers: int | None = None, canary: int = 0, slugs: Iterable[str]
         lock_conn.commit()
         try:
             shared = upgrade_shared(lock_conn, settings.lock_timeout_ms)
+            fail_closed_search_path(lock_conn)
+            for cluster in settings.clusters:
+                with engine_for(cluster).connect() as conn:
+                    fail_closed_search_path(conn)
             tenant_head = head("tenant")
             targets = tenant_targets(lock_conn, slugs)
             lock_conn.commit()
@@ -215,15 +240,16 @@ def upgrade(*, workers: int | None = None, canary: int = 0, slugs: Iterable[str]
                     on_result(result)
 
             canaries, rest = behind[:canary], behind[canary:]
-            for target in canaries:
-                collect(upgrade_tenant(lock_conn, target, settings.lock_timeout_ms))
-            if report.failed:
-                report.aborted_after_canary = True
-                rest = []
-            if rest and (workers == 1 or len(rest) == 1):
-                for target in rest:
-                    collect(upgrade_tenant(lock_conn, target, settings.lock_timeout_ms))
-            elif rest:
+            in_process = rest if workers == 1 or len(rest) == 1 else []
+            with contextlib.closing(ClusterConnections()) as connections:
+                for target in canaries:
+                    collect(connections.upgrade(target, settings.lock_timeout_ms))
+                if report.failed:
+                    report.aborted_after_canary = True
+                    rest = in_process = []
+                for target in in_process:
+                    collect(connections.upgrade(target, settings.lock_timeout_ms))
+            if rest and not in_process:
                 context = multiprocessing.get_context("spawn")
                 with ProcessPoolExecutor(max_workers=min(workers, len(rest)), mp_context=context,
                                          initializer=_init_worker, initargs=(settings,)) as pool:
