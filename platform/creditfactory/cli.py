@@ -8,13 +8,16 @@ import datetime as dt
 import functools
 import json
 import sys
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import click
 
 from . import settings as settings_module
 from .bench.cli import bench
 from .settings import SettingsError
+
+if TYPE_CHECKING:
+    from .audit import Actor
 
 
 class InputError(click.ClickException):
@@ -58,14 +61,31 @@ def domain_errors(func: Callable) -> Callable:
     return wrapper
 
 
+def cli_actor() -> "Actor":
+    """Whoever runs the command answers for what it changes: ``cli:<os user>`` in the audit log."""
+    import getpass
+    import os
+
+    from .audit import Actor, ActorKind
+
+    try:
+        user = getpass.getuser()
+    except (OSError, KeyError):  # a container user with no passwd entry and no LOGNAME
+        user = f"uid{os.getuid()}"
+    return Actor(id=f"cli:{user}", kind=ActorKind.SYSTEM, display=f"creditfactory command run by {user}")
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("-v", "--verbose", is_flag=True, help="Log at DEBUG level.")
-def cli(verbose: bool) -> None:
+@click.pass_context
+def cli(ctx: click.Context, verbose: bool) -> None:
     """Credit Factory: the micro-credit factory for many village banks."""
+    from .audit import CurrentActor
     from .web import logs
 
     # The settings may be invalid here (reported by the command itself); the format needs none of them.
     logs.configure(settings_module.Settings(), level="DEBUG" if verbose else "WARNING")
+    ctx.with_resource(CurrentActor.bind(cli_actor()))
 
 
 # --- db ---------------------------------------------------------------------------------------
