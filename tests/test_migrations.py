@@ -129,3 +129,22 @@ def test_concurrent_runs_are_refused(cf_settings):
                 migrations.upgrade(workers=1)
         finally:
             conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": migrations.RUN_LOCK_KEY})
+
+
+def test_create_script_carries_after_create_ddl_and_refuses_other_listeners():
+    from sqlalchemy import Column, Integer, MetaData, Table, event
+    from sqlalchemy.schema import DDL
+
+    from creditfactory.tenancy.schema import create_script
+
+    metadata = MetaData(schema="tenant")
+    ledger = Table("ledger", metadata, Column("id", Integer, primary_key=True))
+    event.listen(ledger, "after_create", DDL("COMMENT ON TABLE %(fullname)s IS 'kept by the script'"))
+    script = create_script(metadata)
+    assert script.index("CREATE TABLE ledger") < script.index("COMMENT ON TABLE ledger IS 'kept by the script'")
+
+    other = MetaData(schema="tenant")
+    event.listen(Table("journal", other, Column("id", Integer, primary_key=True)), "after_create",
+                 lambda target, bind, **kw: None)
+    with pytest.raises(TypeError, match="not DDL"):
+        create_script(other)

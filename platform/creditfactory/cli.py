@@ -358,6 +358,61 @@ def tenants_offboard(slug: str | None, yes: bool, finalize_due: bool) -> None:
                f"{settings_module.get().offboard_retention_days} days")
 
 
+# --- audit ------------------------------------------------------------------------------------
+
+@cli.group()
+def audit() -> None:
+    """Tamper-evident audit logs: verify their hash chains."""
+
+
+@audit.command("verify")
+@click.option("--tenant", "slug", help="Verify this tenant's log instead of the shared (head-office) one.")
+@click.option("--all", "verify_all", is_flag=True, help="Verify the shared log and every tenant that has a schema.")
+@click.option("--json", "as_json", is_flag=True, help="Print the reports as JSON, with each log's head hash.")
+@domain_errors
+def audit_verify(slug: str | None, verify_all: bool, as_json: bool) -> None:
+    """Check every entry's hash, the chain, the sequence and the head; exit 1 if any log is broken."""
+    from .audit import verify_log
+    from .db import TenantRef, shared_session, tenant_session
+    from .tenancy.models import STATUSES_WITH_SCHEMA
+    from .tenancy.schema import validate_slug
+    from .tenancy.services import get_tenant, list_tenants
+
+    if slug and verify_all:
+        raise InputError("use either --tenant or --all")
+    if slug:
+        validate_slug(slug)
+    boot()
+    with_schema = {status.value for status in STATUSES_WITH_SCHEMA}
+    with shared_session() as session:
+        if slug:
+            registered = [get_tenant(session, slug)]
+            if registered[0].status not in with_schema:
+                raise InputError(f"tenant {slug!r} is {registered[0].status} and has no schema to verify")
+        else:
+            registered = [t for t in list_tenants(session) if t.status in with_schema] if verify_all else []
+        tenants = [TenantRef(slug=t.slug, cluster=t.cluster, status=t.status) for t in registered]
+    reports = []
+    if not slug:
+        with shared_session() as session:
+            reports.append(verify_log(session))
+    for tenant in tenants:
+        with tenant_session(tenant) as session:
+            reports.append(verify_log(session))
+    if as_json:
+        _echo_json({"ok": all(r.ok for r in reports), "logs": [r.as_dict() for r in reports]})
+    else:
+        for report in reports:
+            state = "intact" if report.ok else "BROKEN" + (f" from entry {report.first_broken}"
+                                                           if report.first_broken else "")
+            click.echo(f"{report.log}: {state}, {report.entries} entries, head {report.head_seq or 0} "
+                       f"{report.head_hash or '-'}")
+            for problem in report.problems:
+                click.echo(f"  {problem}")
+    if not all(r.ok for r in reports):
+        sys.exit(1)
+
+
 # --- running ----------------------------------------------------------------------------------
 
 @cli.command()

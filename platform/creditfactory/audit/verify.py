@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from .chain import GENESIS_HASH, HASHED_FIELDS, entry_hash
@@ -40,7 +40,14 @@ class VerifyReport:
 
 
 def verify_log(session: Session) -> VerifyReport:
-    """Verify the log of ``session``'s context, streaming its entries in seq order (constant memory)."""
+    """Verify the log of ``session``'s context, streaming its entries in seq order (constant memory).
+
+    The head and the entries must come from one snapshot, or an append committed in between would look like
+    tampering: a fresh session on an engine is switched to REPEATABLE READ here; a session already in a
+    transaction (or joined to a caller's connection) is trusted to provide that snapshot itself.
+    """
+    if not session.in_transaction() and isinstance(session.get_bind(), Engine):
+        session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
     log = log_of(session)
     table = log.entries.__table__
     report = VerifyReport(log=log.name)
