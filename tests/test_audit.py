@@ -142,7 +142,10 @@ def test_unattributed_change_is_refused_system_context_attributes(tenant_factory
     assert [e.action for e in entries(tenant)] == ["cob.run"]
 
 
-def test_tenant_logs_are_separate(tenant_a, tenant_b, tenant_db):
+def test_tenant_logs_are_separate(tenant_factory, tenant_db):
+    # Fresh tenants rather than the session's tenant_a/tenant_b: test_cli's `apply --prune` offboards every
+    # tenant that exists before it runs, and test_clusters then drops their schemas.
+    tenant_a, tenant_b = tenant_factory(), tenant_factory()
     session_a, session_b = tenant_db(tenant_a), tenant_db(tenant_b)
     record(session_a, "parameter.set", object_type="parameter", object_id="only.in.a")
     record(session_b, "parameter.set", object_type="parameter", object_id="only.in.b")
@@ -170,15 +173,16 @@ def test_shared_log_chain(shared_db):
     "DELETE FROM audit_head",
     "TRUNCATE audit_head",
 ])
-def test_database_refuses_changing_the_log(tenant_a, statement):
-    append(tenant_a, 1)
+def test_database_refuses_changing_the_log(tenant_factory, statement):
+    tenant = tenant_factory()
+    append(tenant, 1)
     with engine_for().connect() as conn:
-        conn.exec_driver_sql(f'SET search_path TO "{tenant_a.schema}"')
+        conn.exec_driver_sql(f'SET search_path TO "{tenant.schema}"')
         with pytest.raises(ProgrammingError, match="append-only"):
             conn.exec_driver_sql(statement)
         conn.rollback()
         conn.exec_driver_sql("RESET search_path")
-    assert verify(tenant_a).ok
+    assert verify(tenant).ok
 
 
 # --- tampering is found and located --------------------------------------------------------------
