@@ -38,8 +38,7 @@ def test_a_tenant_lives_where_the_registry_says(east, tenant_factory):
         assert session.get(TenantParameter, "region").value == "east"
 
     with engine_for("east").begin() as conn:  # pretend the tenant is behind head
-        conn.exec_driver_sql(f'DELETE FROM "{tenant.schema}".alembic_version')
-        conn.exec_driver_sql(f'DROP TABLE "{tenant.schema}".holiday, "{tenant.schema}".tenant_parameter')
+        conn.exec_driver_sql(f'DROP SCHEMA "{tenant.schema}" CASCADE; CREATE SCHEMA "{tenant.schema}"')
     report = migrations.upgrade(workers=1, slugs=[tenant.slug])
     assert [r.slug for r in report.upgraded] == [tenant.slug]
     assert {v.slug: v for v in migrations.status()[2]}[tenant.slug].revision == report.head

@@ -21,6 +21,14 @@ CATALOG_QUERIES = {
     "indexes": """
         SELECT tablename, indexname, replace(indexdef, :schema || '.', '')
         FROM pg_indexes WHERE schemaname = :schema ORDER BY 1, 2""",
+    # Triggers (the audit log's append-only guard) with the function they call, its body, and whether it
+    # lives in the same schema: tenant DDL sees only its own schema, so a function elsewhere would not resolve.
+    "triggers": """
+        SELECT cl.relname, t.tgname, replace(pg_get_triggerdef(t.oid), :schema || '.', ''),
+               p.proname, md5(p.prosrc), pn.nspname = :schema
+        FROM pg_trigger t JOIN pg_class cl ON cl.oid = t.tgrelid JOIN pg_namespace n ON n.oid = cl.relnamespace
+        JOIN pg_proc p ON p.oid = t.tgfoid JOIN pg_namespace pn ON pn.oid = p.pronamespace
+        WHERE n.nspname = :schema AND NOT t.tgisinternal ORDER BY 1, 2""",
 }
 
 
@@ -42,6 +50,7 @@ def test_tenant_create_all_equals_replaying_migrations(cf_settings):
         with conn.begin():
             conn.exec_driver_sql('DROP SCHEMA "t_cmp_created" CASCADE; DROP SCHEMA "t_cmp_replayed" CASCADE')
     assert created["columns"], "the comparison must see the tables"
+    assert created["triggers"], "the comparison must see the triggers"
     for name in CATALOG_QUERIES:
         assert created[name] == replayed[name], name
 
@@ -59,6 +68,12 @@ def test_shared_migrations_equal_the_models(cf_settings):
     assert strip_version == modelled["columns"]
     assert [r for r in migrated["constraints"] if r[0] != "alembic_version"] == modelled["constraints"]
     assert [r for r in migrated["indexes"] if r[0] != "alembic_version"] == modelled["indexes"]
+    assert migrated["triggers"] and migrated["triggers"] == modelled["triggers"]
+
+
+def _back_to_base(conn, tenant):
+    """Make a tenant schema look like one before any migration: empty, whatever the migrations create."""
+    conn.exec_driver_sql(f'DROP SCHEMA "{tenant.schema}" CASCADE; CREATE SCHEMA "{tenant.schema}"')
 
 
 def test_failing_tenant_is_reported_others_upgrade_and_next_run_retries(cf_settings, tenant_factory):
@@ -66,8 +81,7 @@ def test_failing_tenant_is_reported_others_upgrade_and_next_run_retries(cf_setti
     with engine_for().begin() as conn:
         # Both tenants pretend to be at the base revision; the bad one has a table in the way.
         for tenant in (good, bad):
-            conn.exec_driver_sql(f'DELETE FROM "{tenant.schema}".alembic_version')
-            conn.exec_driver_sql(f'DROP TABLE "{tenant.schema}".holiday, "{tenant.schema}".tenant_parameter')
+            _back_to_base(conn, tenant)
         conn.exec_driver_sql(f'CREATE TABLE "{bad.schema}".holiday (x int)')
     report = migrations.upgrade(workers=1, slugs=[good.slug, bad.slug])
     assert [r.slug for r in report.upgraded] == [good.slug]
@@ -101,8 +115,7 @@ def test_parallel_workers_upgrade_every_tenant(cf_settings, tenant_factory):
     tenants = [tenant_factory() for _ in range(3)]
     with engine_for().begin() as conn:
         for tenant in tenants:
-            conn.exec_driver_sql(f'DELETE FROM "{tenant.schema}".alembic_version')
-            conn.exec_driver_sql(f'DROP TABLE "{tenant.schema}".holiday, "{tenant.schema}".tenant_parameter')
+            _back_to_base(conn, tenant)
     report = migrations.upgrade(workers=2, slugs=[t.slug for t in tenants])
     assert sorted(r.slug for r in report.upgraded) == sorted(t.slug for t in tenants)
     assert not report.failed
@@ -116,3 +129,22 @@ def test_concurrent_runs_are_refused(cf_settings):
                 migrations.upgrade(workers=1)
         finally:
             conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": migrations.RUN_LOCK_KEY})
+
+
+def test_create_script_carries_after_create_ddl_and_refuses_other_listeners():
+    from sqlalchemy import Column, Integer, MetaData, Table, event
+    from sqlalchemy.schema import DDL
+
+    from creditfactory.tenancy.schema import create_script
+
+    metadata = MetaData(schema="tenant")
+    ledger = Table("ledger", metadata, Column("id", Integer, primary_key=True))
+    event.listen(ledger, "after_create", DDL("COMMENT ON TABLE %(fullname)s IS 'kept by the script'"))
+    script = create_script(metadata)
+    assert script.index("CREATE TABLE ledger") < script.index("COMMENT ON TABLE ledger IS 'kept by the script'")
+
+    other = MetaData(schema="tenant")
+    event.listen(Table("journal", other, Column("id", Integer, primary_key=True)), "after_create",
+                 lambda target, bind, **kw: None)
+    with pytest.raises(TypeError, match="not DDL"):
+        create_script(other)

@@ -8,13 +8,16 @@ import datetime as dt
 import functools
 import json
 import sys
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import click
 
 from . import settings as settings_module
 from .bench.cli import bench
 from .settings import SettingsError
+
+if TYPE_CHECKING:
+    from .audit import Actor
 
 
 class InputError(click.ClickException):
@@ -58,14 +61,31 @@ def domain_errors(func: Callable) -> Callable:
     return wrapper
 
 
+def cli_actor() -> "Actor":
+    """Whoever runs the command answers for what it changes: ``cli:<os user>`` in the audit log."""
+    import getpass
+    import os
+
+    from .audit import Actor, ActorKind
+
+    try:
+        user = getpass.getuser()
+    except (OSError, KeyError):  # a container user with no passwd entry and no LOGNAME
+        user = f"uid{os.getuid()}"
+    return Actor(id=f"cli:{user}", kind=ActorKind.SYSTEM, display=f"creditfactory command run by {user}")
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("-v", "--verbose", is_flag=True, help="Log at DEBUG level.")
-def cli(verbose: bool) -> None:
+@click.pass_context
+def cli(ctx: click.Context, verbose: bool) -> None:
     """Credit Factory: the micro-credit factory for many village banks."""
+    from .audit import CurrentActor
     from .web import logs
 
     # The settings may be invalid here (reported by the command itself); the format needs none of them.
     logs.configure(settings_module.Settings(), level="DEBUG" if verbose else "WARNING")
+    ctx.with_resource(CurrentActor.bind(cli_actor()))
 
 
 # --- db ---------------------------------------------------------------------------------------
@@ -336,6 +356,61 @@ def tenants_offboard(slug: str | None, yes: bool, finalize_due: bool) -> None:
     export = services.offboard(slug)
     click.echo(f"{slug} is offboarding; export in {export}; schema dropped after "
                f"{settings_module.get().offboard_retention_days} days")
+
+
+# --- audit ------------------------------------------------------------------------------------
+
+@cli.group()
+def audit() -> None:
+    """Tamper-evident audit logs: verify their hash chains."""
+
+
+@audit.command("verify")
+@click.option("--tenant", "slug", help="Verify this tenant's log instead of the shared (head-office) one.")
+@click.option("--all", "verify_all", is_flag=True, help="Verify the shared log and every tenant that has a schema.")
+@click.option("--json", "as_json", is_flag=True, help="Print the reports as JSON, with each log's head hash.")
+@domain_errors
+def audit_verify(slug: str | None, verify_all: bool, as_json: bool) -> None:
+    """Check every entry's hash, the chain, the sequence and the head; exit 1 if any log is broken."""
+    from .audit import verify_log
+    from .db import TenantRef, shared_session, tenant_session
+    from .tenancy.models import STATUSES_WITH_SCHEMA
+    from .tenancy.schema import validate_slug
+    from .tenancy.services import get_tenant, list_tenants
+
+    if slug and verify_all:
+        raise InputError("use either --tenant or --all")
+    if slug:
+        validate_slug(slug)
+    boot()
+    with_schema = {status.value for status in STATUSES_WITH_SCHEMA}
+    with shared_session() as session:
+        if slug:
+            registered = [get_tenant(session, slug)]
+            if registered[0].status not in with_schema:
+                raise InputError(f"tenant {slug!r} is {registered[0].status} and has no schema to verify")
+        else:
+            registered = [t for t in list_tenants(session) if t.status in with_schema] if verify_all else []
+        tenants = [TenantRef(slug=t.slug, cluster=t.cluster, status=t.status) for t in registered]
+    reports = []
+    if not slug:
+        with shared_session() as session:
+            reports.append(verify_log(session))
+    for tenant in tenants:
+        with tenant_session(tenant) as session:
+            reports.append(verify_log(session))
+    if as_json:
+        _echo_json({"ok": all(r.ok for r in reports), "logs": [r.as_dict() for r in reports]})
+    else:
+        for report in reports:
+            state = "intact" if report.ok else "BROKEN" + (f" from entry {report.first_broken}"
+                                                           if report.first_broken else "")
+            click.echo(f"{report.log}: {state}, {report.entries} entries, head {report.head_seq or 0} "
+                       f"{report.head_hash or '-'}")
+            for problem in report.problems:
+                click.echo(f"  {problem}")
+    if not all(r.ok for r in reports):
+        sys.exit(1)
 
 
 # --- running ----------------------------------------------------------------------------------

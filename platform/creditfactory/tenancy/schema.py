@@ -11,9 +11,9 @@ from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.operations import Operations
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, MetaData
+from sqlalchemy import Connection, MetaData, Table
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.schema import CreateIndex, CreateTable
+from sqlalchemy.schema import CreateIndex, CreateTable, ExecutableDDLElement
 
 from .. import settings as settings_module
 from ..db import SHARED_SCHEMA, TENANT_SCHEMA_PLACEHOLDER, SharedBase, TenantBase
@@ -134,11 +134,25 @@ def _create_script(metadata_id: int, metadata: MetaData) -> str:
     for table in metadata.sorted_tables:
         elements.append(CreateTable(table))
         elements.extend(CreateIndex(index) for index in sorted(table.indexes, key=lambda ix: ix.name or ""))
+        elements.extend(_after_create_ddl(table))
     statements = [
         str(element.compile(dialect=dialect, schema_translate_map=translate, render_schema_translate=True)).strip()
         for element in elements
     ]
     return _UNQUALIFIED_RE.sub("", ";\n".join(statements) + ";")
+
+
+def _after_create_ddl(table: Table) -> list[ExecutableDDLElement]:
+    # DDL attached with event.listen(table, "after_create", DDL(...)) (triggers, functions) is part of the
+    # table as create_all builds it, so the script must carry it too. Any other listener would run Python
+    # that a script cannot replay: refuse rather than build tenants that differ from create_all.
+    statements = []
+    for listener in table.dispatch.after_create:
+        if not isinstance(listener, ExecutableDDLElement):
+            raise TypeError(f"table {table.name!r} has an after_create listener {listener!r} that is not DDL; "
+                            "the tenant create script can only carry DDL")
+        statements.append(listener.against(table))
+    return statements
 
 
 def create_script(metadata: MetaData | None = None) -> str:

@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from .. import settings as settings_module
+from ..audit import CurrentActor, record
 from ..db import engine_for, shared_session
 from ..db.context import TenantRef
 from .models import Tenant, TenantMigration, TenantStatus
@@ -149,6 +150,8 @@ def provision(spec: TenantSpec, *, metadata: MetaData | None = None) -> TenantRe
     provisioning the same spec again retries. ``metadata`` replaces the tenant models (benchmarks).
     """
     spec.validated()
+    # The audit entry is written only once the schema exists: refuse unattributed work before building it.
+    CurrentActor.resolve()
     schema = schema_name(spec.slug)
     try:
         with shared_session() as session, session.begin():
@@ -183,15 +186,26 @@ def provision(spec: TenantSpec, *, metadata: MetaData | None = None) -> TenantRe
                 )
     except Exception as exc:
         log.exception("provisioning %s failed", spec.slug)
-        _set_status(spec.slug, TenantStatus.FAILED, reason=f"{type(exc).__name__}: {exc}".splitlines()[0][:500])
+        _set_status(spec.slug, TenantStatus.FAILED, action="tenant.provision_fail",
+                    reason=f"{type(exc).__name__}: {exc}".splitlines()[0][:500])
         raise TenantError(f"provisioning {spec.slug!r} failed: {exc}".splitlines()[0]) from exc
     with shared_session() as session, session.begin():
         tenant = session.get(Tenant, tenant_id)
         tenant.status = TenantStatus.ACTIVE.value
         session.merge(TenantMigration(tenant_id=tenant_id, revision=revision, last_error="", attempts=0))
+        record(session, "tenant.provision", object_type="tenant", object_id=spec.slug,
+               after=_fields_of(tenant, PROVISIONED_FIELDS))
         ref = _ref(tenant)
     directory.invalidate(spec.slug)
     return ref
+
+
+#: What the audit log keeps of a newly provisioned tenant.
+PROVISIONED_FIELDS = ("slug", "status", "cluster", "schema_name", "business_date") + TenantSpec.MANAGED
+
+
+def _fields_of(tenant: Tenant, keys: tuple[str, ...] | list[str]) -> dict[str, Any]:
+    return {key: getattr(tenant, key) for key in keys}
 
 
 def _apply_fields(tenant: Tenant, spec: TenantSpec) -> list[str]:
@@ -223,25 +237,34 @@ def update(spec: TenantSpec) -> list[str]:
             if tenant.cluster != spec.cluster:
                 raise TenantError(f"tenant {spec.slug!r} lives on cluster {tenant.cluster!r}; "
                                   "moving clusters is not done by apply")
+            before = _fields_of(tenant, TenantSpec.MANAGED)
             changed = _apply_fields(tenant, spec)
+            if changed:
+                record(session, "tenant.update", object_type="tenant", object_id=spec.slug,
+                       before={key: before[key] for key in changed}, after=_fields_of(tenant, changed))
     except IntegrityError as exc:  # e.g. a legal-entity code another tenant holds
         raise TenantError(f"tenant {spec.slug!r} conflicts with another tenant: {exc.orig}".splitlines()[0]) from exc
     directory.invalidate(spec.slug)
     return changed
 
 
-def _set_status(slug: str, status: TenantStatus, *, reason: str = "", allowed_from: tuple[TenantStatus, ...] = (),
-                **values: Any) -> TenantRef:
+def _set_status(slug: str, status: TenantStatus, *, action: str, reason: str = "",
+                allowed_from: tuple[TenantStatus, ...] = (), **values: Any) -> TenantRef:
+    """Move the tenant to ``status`` and record ``action`` in the shared audit log, in one transaction."""
     with shared_session() as session, session.begin():
         tenant = session.scalar(select(Tenant).where(Tenant.slug == validate_slug(slug)).with_for_update())
         if tenant is None:
             raise TenantError(f"no tenant {slug!r}")
         if allowed_from and tenant.status not in {s.value for s in allowed_from}:
             raise TenantError(f"tenant {slug!r} is {tenant.status}; cannot become {status.value}")
+        audited = ["status", "status_reason", *values]
+        before = _fields_of(tenant, audited)
         tenant.status = status.value
         tenant.status_reason = reason
         for key, value in values.items():
             setattr(tenant, key, value)
+        record(session, action, object_type="tenant", object_id=slug, before=before,
+               after=_fields_of(tenant, audited))
         ref = _ref(tenant)
     directory.invalidate(slug)
     return ref
@@ -251,11 +274,12 @@ def suspend(slug: str, reason: str) -> TenantRef:
     """Refuse the tenant's requests and jobs with a clear message; its data is kept."""
     if not reason.strip():
         raise TenantError("a suspension needs a reason")
-    return _set_status(slug, TenantStatus.SUSPENDED, reason=reason, allowed_from=(TenantStatus.ACTIVE, TenantStatus.SUSPENDED))
+    return _set_status(slug, TenantStatus.SUSPENDED, action="tenant.suspend", reason=reason,
+                       allowed_from=(TenantStatus.ACTIVE, TenantStatus.SUSPENDED))
 
 
 def resume(slug: str) -> TenantRef:
-    return _set_status(slug, TenantStatus.ACTIVE, allowed_from=(TenantStatus.SUSPENDED,))
+    return _set_status(slug, TenantStatus.ACTIVE, action="tenant.resume", allowed_from=(TenantStatus.SUSPENDED,))
 
 
 def export_tenant(slug: str, target_dir: Path | None = None) -> Path:
@@ -302,10 +326,10 @@ def offboard(slug: str, reason: str = "offboarded by the head office") -> Path:
     if status not in (TenantStatus.ACTIVE.value, TenantStatus.SUSPENDED.value):
         raise TenantError(f"tenant {slug!r} is {status}; only active or suspended tenants can be offboarded")
     # Stop traffic first so the export is final, then export, then schedule the drop.
-    _set_status(slug, TenantStatus.OFFBOARDING, reason=reason)
+    _set_status(slug, TenantStatus.OFFBOARDING, action="tenant.offboard", reason=reason)
     path = export_tenant(slug)
     retention = dt.timedelta(days=settings_module.get().offboard_retention_days)
-    _set_status(slug, TenantStatus.OFFBOARDING, reason=reason, export_path=str(path),
+    _set_status(slug, TenantStatus.OFFBOARDING, action="tenant.export", reason=reason, export_path=str(path),
                 drop_after=dt.datetime.now(dt.timezone.utc) + retention)
     return path
 
@@ -313,6 +337,8 @@ def offboard(slug: str, reason: str = "offboarded by the head office") -> Path:
 def finalize_offboarding(now: dt.datetime | None = None) -> list[str]:
     """Drop the schemas of offboarding tenants whose retention has passed; returns their slugs."""
     now = now or dt.datetime.now(dt.timezone.utc)
+    # Each drop is audited after the fact: refuse unattributed work before dropping anything.
+    CurrentActor.resolve()
     with shared_session() as session:
         due = [(t.slug, t.cluster, t.schema_name) for t in session.scalars(
             select(Tenant).where(Tenant.status == TenantStatus.OFFBOARDING.value, Tenant.drop_after <= now,
@@ -321,7 +347,7 @@ def finalize_offboarding(now: dt.datetime | None = None) -> list[str]:
     for slug, cluster, schema in due:
         with engine_for(cluster).begin() as conn:
             conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {quote_schema(schema)} CASCADE")
-        _set_status(slug, TenantStatus.OFFBOARDED, reason="schema dropped after retention",
+        _set_status(slug, TenantStatus.OFFBOARDED, action="tenant.finalize", reason="schema dropped after retention",
                     allowed_from=(TenantStatus.OFFBOARDING,))
         done.append(slug)
     return done

@@ -52,7 +52,11 @@ _counter = itertools.count(1)
 
 @pytest.fixture(scope="session")
 def tenant_factory(cf_settings):
-    """``tenant_factory(**fields)`` provisions a real tenant (committed) and returns its TenantRef."""
+    """``tenant_factory(**fields)`` provisions a real tenant (committed) and returns its TenantRef.
+
+    Provisioning is audited; it is attributed to the system actor ``test:tenant_factory``.
+    """
+    from ..audit import Actor, ActorKind, CurrentActor
     from ..tenancy import services
 
     def make(**fields):
@@ -66,7 +70,8 @@ def tenant_factory(cf_settings):
             "province": fields.pop("province", "云南省"),
             **fields,
         })
-        return services.provision(spec)
+        with CurrentActor.bind(Actor(id="test:tenant_factory", kind=ActorKind.SYSTEM)):
+            return services.provision(spec)
 
     return make
 
