@@ -4,4 +4,5 @@ from __future__ import annotations
 
 
 def import_all_models() -> None:
+    from .identity import models as identity_models  # noqa: F401
     from .tenancy import models  # noqa: F401
