@@ -332,3 +332,28 @@ def test_user_services_refuse_people_without_platform_user_management(shared_db,
     with pytest.raises(IdentityError, match="username"):
         with SystemContext("test"):
             services.create_user(shared_db, "Bad Name", "Bad")
+
+
+# --- documentation -------------------------------------------------------------------------------
+
+def roles_table():
+    """The roles table of docs/identity.md, generated from the registry."""
+    lines = ["| Role code | 角色 | Role | Context | Permissions |", "|---|---|---|---|---|"]
+    for role in STANDARD_ROLES.values():
+        codes = ", ".join(f"`{p.code}`" for p in sorted(role.permissions, key=lambda p: p.code))
+        lines.append(f"| `{role.code}` | {role.name_zh} | {role.name_en} | {role.context.label_en} | {codes} |")
+    return "\n".join(lines)
+
+
+def permissions_table():
+    lines = ["| Permission | 权限 | Meaning | Context |", "|---|---|---|---|"]
+    lines += [f"| `{p.code}` | {p.label_zh} | {p.label_en} | {p.context.label_en} |" for p in P]
+    return "\n".join(lines)
+
+
+def test_docs_list_every_role_and_permission_as_in_the_registry():
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "identity.md").read_text(encoding="utf-8")
+    assert roles_table() in text, "regenerate the roles table: python -c 'import tests.test_identity as t; print(t.roles_table())'"
+    assert permissions_table() in text
