@@ -3,7 +3,7 @@
 import pytest
 from sqlalchemy import text
 
-from creditfactory.db import SHARED_SCHEMA, SharedBase, engine_for
+from creditfactory.db import TenantBase, SHARED_SCHEMA, SharedBase, engine_for
 from creditfactory.tenancy import migrations
 from creditfactory.tenancy.schema import create_tenant_schema, head, run_upgrade
 
@@ -67,7 +67,7 @@ def test_failing_tenant_is_reported_others_upgrade_and_next_run_retries(cf_setti
         # Both tenants pretend to be at the base revision; the bad one has a table in the way.
         for tenant in (good, bad):
             conn.exec_driver_sql(f'DELETE FROM "{tenant.schema}".alembic_version')
-            conn.exec_driver_sql(f'DROP TABLE "{tenant.schema}".holiday, "{tenant.schema}".tenant_parameter')
+            conn.exec_driver_sql(f"DROP TABLE {tenant_tables(tenant)}")
         conn.exec_driver_sql(f'CREATE TABLE "{bad.schema}".holiday (x int)')
     report = migrations.upgrade(workers=1, slugs=[good.slug, bad.slug])
     assert [r.slug for r in report.upgraded] == [good.slug]
@@ -102,7 +102,7 @@ def test_parallel_workers_upgrade_every_tenant(cf_settings, tenant_factory):
     with engine_for().begin() as conn:
         for tenant in tenants:
             conn.exec_driver_sql(f'DELETE FROM "{tenant.schema}".alembic_version')
-            conn.exec_driver_sql(f'DROP TABLE "{tenant.schema}".holiday, "{tenant.schema}".tenant_parameter')
+            conn.exec_driver_sql(f"DROP TABLE {tenant_tables(tenant)}")
     report = migrations.upgrade(workers=2, slugs=[t.slug for t in tenants])
     assert sorted(r.slug for r in report.upgraded) == sorted(t.slug for t in tenants)
     assert not report.failed
@@ -116,3 +116,8 @@ def test_concurrent_runs_are_refused(cf_settings):
                 migrations.upgrade(workers=1)
         finally:
             conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": migrations.RUN_LOCK_KEY})
+
+
+def tenant_tables(tenant):
+    """Every model table of ``tenant``, so dropping them all puts the schema behind head, whatever its history."""
+    return ", ".join(f'"{tenant.schema}"."{table.name}"' for table in TenantBase.metadata.sorted_tables)
