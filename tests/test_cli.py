@@ -2,7 +2,6 @@
 
 import json
 import shutil
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -149,10 +148,10 @@ def test_db_revision_creates_the_next_numbered_migration(run, tmp_path, monkeypa
     shutil.copytree(ROOT / "migrations", tmp_path / "migrations")
     monkeypatch.setattr(settings_module, "_current",
                         dataclasses.replace(settings_module.get(), migrations_dir=str(tmp_path / "migrations")))
+    previous = head("tenant")
     result = run("db", "revision", "--scope", "tenant", "-m", "add loan officer code")
     assert result.exit_code == 0, result.output
-    current = head("tenant")
-    created = list((tmp_path / "migrations" / "tenant").glob(f"t{int(current[1:]) + 1:04d}_*.py"))
+    created = list((tmp_path / "migrations" / "tenant").glob(f"t{int(previous[1:]) + 1:04d}_*.py"))
     assert len(created) == 1
     text = created[0].read_text()
-    assert f"down_revision = '{current}'" in text and "add loan officer code" in text
+    assert f"down_revision = '{previous}'" in text and "add loan officer code" in text

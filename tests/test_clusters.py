@@ -57,3 +57,4 @@ def test_an_unknown_cluster_is_refused_before_any_sql(cf_settings):
     with pytest.raises(services.TenantSpecError, match="cluster"):
         services.TenantSpec.from_mapping({"slug": "nowhere", "name_zh": "x", "name_en": "x",
                                           "legal_entity_code": "NOWHERE", "province": "x", "cluster": "mars"})
+

@@ -4,11 +4,11 @@ import datetime as dt
 import json
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import text
 
 from creditfactory.db import engine_for
 from creditfactory.tenancy import services
-from creditfactory.tenancy.models import Tenant, TenantParameter
+from creditfactory.tenancy.models import TenantParameter
 from creditfactory.tenancy.registry import TenantUnavailable, directory
 from creditfactory.tenancy.schema import InvalidSlug, head
 

@@ -7,7 +7,7 @@ import secrets
 
 from flask import Flask
 
-from . import settings as settings_module
+from . import identity, settings as settings_module
 from .portal import i18n, views as portal_views
 from .jobs import setup_broker
 from .tenancy import routes as tenancy_routes, routing
@@ -28,6 +28,7 @@ def create_app(settings: settings_module.Settings | None = None, *, testing: boo
     # Request ids come first so that every later step, its log lines and its errors carry one.
     request_id.init_app(app)
     errors.init_app(app)
+    identity.init_app(app)
     routing.init_app(app)
     i18n.init_app(app, settings)
     health.init_app(app)

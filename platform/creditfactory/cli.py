@@ -49,13 +49,14 @@ def domain_errors(func: Callable) -> Callable:
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
+        from .identity.errors import IdentityError
         from .tenancy.schema import InvalidSlug
         from .tenancy.services import TenantError
         from .tenancy.specs import SpecDirectoryError
 
         try:
             return func(*args, **kwargs)
-        except (TenantError, InvalidSlug, SpecDirectoryError, SettingsError) as exc:
+        except (TenantError, InvalidSlug, SpecDirectoryError, SettingsError, IdentityError) as exc:
             raise InputError(str(exc)) from exc
 
     return wrapper
@@ -411,6 +412,100 @@ def audit_verify(slug: str | None, verify_all: bool, as_json: bool) -> None:
                 click.echo(f"  {problem}")
     if not all(r.ok for r in reports):
         sys.exit(1)
+
+
+# --- users ------------------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def _users_unit_of_work(action: str):
+    """The operator at the console acts as the platform itself: a named SystemContext, one committed transaction."""
+    from .db import SystemContext, shared_session
+
+    boot()
+    with SystemContext(f"cli: users {action}"), shared_session() as session, session.begin():
+        yield session
+
+
+@cli.group()
+def users() -> None:
+    """Users and their roles in village banks, the head office or as regulators."""
+
+
+@users.command("create")
+@click.argument("username")
+@click.option("--display-name", required=True, help="The person's name as colleagues know it.")
+@click.option("--email", default=None)
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input (else a one-time "
+              "password is generated, printed once and must be changed at first login).")
+@domain_errors
+def users_create(username: str, display_name: str, email: str | None, password_stdin: bool) -> None:
+    """Create a user (no roles yet: grant them with 'users grant')."""
+    from .identity import services
+
+    password = sys.stdin.readline().rstrip("\r\n") if password_stdin else None
+    with _users_unit_of_work("create") as session:
+        user, generated = services.create_user(session, username, display_name, email=email, password=password)
+    click.echo(f"created user {user.username}")
+    if generated:
+        click.echo(f"one-time password (shown once, must be changed at first login): {generated}")
+
+
+@users.command("grant")
+@click.argument("username")
+@click.option("--role", required=True, help="A standard role code (see docs/identity.md) or a tenant's custom role.")
+@click.option("--tenant", "tenant_slug", default=None, help="The village bank, for village-bank roles only.")
+@domain_errors
+def users_grant(username: str, role: str, tenant_slug: str | None) -> None:
+    """Give USERNAME a role; the role decides the context (village bank, head office, regulator)."""
+    from .identity import services
+
+    with _users_unit_of_work("grant") as session:
+        services.grant(session, username, role, tenant_slug)
+    click.echo(f"granted {role} to {username}" + (f" in {tenant_slug}" if tenant_slug else ""))
+
+
+@users.command("revoke")
+@click.argument("username")
+@click.option("--role", required=True)
+@click.option("--tenant", "tenant_slug", default=None)
+@domain_errors
+def users_revoke(username: str, role: str, tenant_slug: str | None) -> None:
+    """Take a role from USERNAME."""
+    from .identity import services
+
+    with _users_unit_of_work("revoke") as session:
+        services.revoke(session, username, role, tenant_slug)
+    click.echo(f"revoked {role} from {username}" + (f" in {tenant_slug}" if tenant_slug else ""))
+
+
+@users.command("reset-password")
+@click.argument("username")
+@domain_errors
+def users_reset_password(username: str) -> None:
+    """Set a one-time password (printed once) that USERNAME must change at next login; lifts any lockout."""
+    from .identity import services
+
+    with _users_unit_of_work("reset-password") as session:
+        password = services.reset_password(session, username)
+    click.echo(f"one-time password for {username} (shown once, must be changed at next login): {password}")
+
+
+@users.command("list")
+@click.option("--json", "as_json", is_flag=True)
+def users_list(as_json: bool) -> None:
+    """List users with their roles."""
+    from .identity import services
+
+    with _users_unit_of_work("list") as session:
+        rows = services.list_users(session)
+    if as_json:
+        _echo_json(rows)
+        return
+    for row in rows:
+        roles = ", ".join(f"{m['role']}@{m['tenant'] or m['context']}" for m in row["memberships"]) or "-"
+        flags = ("" if row["active"] else " [inactive]") + (" [must change password]" if row["must_change_password"] else "")
+        click.echo(f"{row['username']:<24} {row['display_name']:<20} {roles}{flags}")
+    click.echo(f"{len(rows)} user(s)")
 
 
 # --- running ----------------------------------------------------------------------------------
