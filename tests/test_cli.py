@@ -74,7 +74,8 @@ def test_apply_plans_first_then_converges_idempotently(run, tenants_dir):
     assert shown["parameters"]["region.industries"] == ["tea", "coffee", "beef_cattle", "feed"]
 
 
-def test_apply_never_drops_without_prune_and_confirmation(run, tenants_dir):
+def test_apply_never_drops_without_prune_and_confirmation(fresh_database, run, tenants_dir):
+    # Its own database: --prune offboards every registered tenant without a file, other tests' included.
     _rename_slugs(tenants_dir, "x2")
     assert run("tenants", "apply", tenants_dir).exit_code == 0
     (tenants_dir / "honghux2.yaml").unlink()

@@ -47,6 +47,32 @@ def cf_settings(tmp_path_factory):
         settings_module.configure(previous)
 
 
+@pytest.fixture
+def fresh_database(cf_settings):
+    """A database of its own for one test (migrated, no tenants), for work that acts on every tenant
+    registered, such as ``tenants apply --prune``; the session's database is untouched."""
+    import dataclasses
+
+    from .. import settings as settings_module
+    from ..db.engines import dispose_engines
+    from ..tenancy import migrations
+    from ..tenancy.registry import directory
+    from .database import create_database, drop_database
+
+    url = create_database("cf_test_fresh")
+    dispose_engines()
+    directory.invalidate()
+    settings = settings_module.configure(dataclasses.replace(cf_settings, database_url=url))
+    try:
+        migrations.upgrade(workers=1)
+        yield settings
+    finally:
+        dispose_engines()
+        directory.invalidate()
+        settings_module.configure(cf_settings)
+        drop_database(url)
+
+
 _counter = itertools.count(1)
 
 
