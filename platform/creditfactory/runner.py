@@ -8,11 +8,10 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import click
 
-from .settings import Settings
+from .settings import Settings, data_dir_secret
 
 #: Seconds the web server and worker get to finish in-flight requests and messages on Ctrl-C.
 GRACE_SECONDS = 20
@@ -22,13 +21,7 @@ def persistent_secret_key(settings: Settings) -> str:
     """The configured secret key, else one generated once and kept (0600) in the data directory."""
     if settings.secret_key:
         return settings.secret_key
-    path = Path(settings.data_dir) / "secret_key"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as out:
-            out.write(secrets.token_urlsafe(48))
-    return path.read_text().strip()
+    return data_dir_secret(settings, "secret_key", lambda: secrets.token_urlsafe(48))
 
 
 def _children(settings: Settings, host: str, port: int, web_workers: int) -> dict[str, subprocess.Popen]:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import os
 import re
+import secrets
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -46,6 +49,9 @@ class Settings:
     #: Tenants are reached at ``<slug>.<base_domain>`` as well as ``/t/<slug>/``.
     base_domain: str = "localhost"
     secret_key: str = ""
+    #: Base64 of 32 random bytes: wraps every tenant's data key (privacy). Empty: generated once into
+    #: ``data_dir/master_key``, for development only; operators must set it (docs/privacy.md).
+    master_key: str = field(default="", repr=False)
     tenants_dir: str = str(SOURCE_ROOT / "tenants")
     migrations_dir: str = str(SOURCE_ROOT / "migrations")
     #: Parallel worker processes for tenant migrations (each costs ~0.35 s to start).
@@ -77,6 +83,41 @@ class Settings:
     @property
     def exports_dir(self) -> Path:
         return Path(self.data_dir) / "exports"
+
+
+def data_dir_secret(settings: Settings, name: str, generate) -> str:
+    """The secret kept (0600) in ``data_dir/<name>``, written once from ``generate()`` on first use.
+
+    For development and ``up`` on one machine: every process started on it finds the same value. The file appears
+    complete or not at all (written aside, then hard-linked into place), so a process racing the first one
+    never reads a half-written secret, and the loser of the race reads the winner's value.
+    """
+    path = Path(settings.data_dir) / name
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        aside = path.with_name(f".{name}.{secrets.token_hex(8)}")
+        fd = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "w") as out:
+                out.write(generate())
+            try:
+                os.link(aside, path)
+            except FileExistsError:
+                pass
+        finally:
+            aside.unlink()
+    return path.read_text().strip()
+
+
+def decode_master_key(value: str) -> bytes:
+    """The 32 key bytes of a base64 ``master_key``; ``SettingsError`` naming the key (never its value)."""
+    try:
+        key = base64.b64decode(value.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        raise SettingsError(f"{ENV_PREFIX}MASTER_KEY: must be base64 (e.g. `openssl rand -base64 32`)") from None
+    if len(key) != 32:
+        raise SettingsError(f"{ENV_PREFIX}MASTER_KEY: must decode to 32 bytes, got {len(key)}")
+    return key
 
 
 _SETTING_FIELDS = {f.name: f for f in fields(Settings)}
@@ -172,6 +213,8 @@ def validate(settings: Settings) -> Settings:
         ZoneInfo(settings.default_timezone)
     except Exception as exc:
         raise bad("default_timezone", f"unknown time zone {settings.default_timezone!r}") from exc
+    if settings.master_key:
+        decode_master_key(settings.master_key)
     if not re.match(r"^[A-Z]{3}$", settings.default_currency):
         raise bad("default_currency", "must be an ISO 4217 code such as CNY")
     return settings

@@ -7,6 +7,7 @@ import json
 import logging
 
 from ..db import CurrentTenant
+from ..privacy.logs import PiiLogFilter
 from ..settings import Settings
 from .request_id import current_request_id
 
@@ -46,6 +47,7 @@ def configure(settings: Settings, *, level: str | None = None) -> None:
     handler = logging.StreamHandler()
     handler.set_name(HANDLER_NAME)
     handler.addFilter(RequestContextFilter())
+    handler.addFilter(PiiLogFilter())
     handler.setFormatter(JsonFormatter() if settings.log_json else logging.Formatter(TEXT_FORMAT))
     root = logging.getLogger()
     for previous in [h for h in root.handlers if h.get_name() == HANDLER_NAME]:
