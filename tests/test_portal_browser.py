@@ -1,4 +1,5 @@
-"""The portal shell in a real headless Chromium on a phone-sized screen (375 x 812), in Chinese and English."""
+"""The portal shell and API docs in a real headless Chromium on a phone-sized screen (375 x 812), in Chinese and
+English, under the production Content-Security-Policy: any violation fails the test."""
 
 from __future__ import annotations
 
@@ -26,6 +27,12 @@ LAYOUT_PROBE = """() => {
     .map(el => parseFloat(getComputedStyle(el).fontSize));
   return {scrollWidth: document.documentElement.scrollWidth, smallestFont: Math.min(...sizes)};
 }"""
+
+
+#: Reports every Content-Security-Policy violation of every page to the test (installed before any page script).
+CSP_SENSOR = """document.addEventListener("securitypolicyviolation", event => window.cspViolation({
+  directive: event.effectiveDirective, blocked: event.blockedURI, source: event.sourceFile, line: event.lineNumber,
+  sample: event.sample}));"""
 
 
 @pytest.fixture(scope="module")
@@ -63,14 +70,26 @@ def bank(tenant_factory):
 
 @pytest.fixture
 def phone(browser, base_url):
-    """A phone-sized page that records every URL it requests."""
+    """A phone-sized page that records every URL it requests and every CSP violation (events and console)."""
     context = browser.new_context(viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True,
                                   locale="zh-CN")
     page = context.new_page()
     page.requested = []
+    page.csp_violations = []
     page.on("request", lambda request: page.requested.append(request.url))
+    # Bindings and init scripts are installed by the browser itself, so the policy under test cannot block them.
+    context.expose_function("cspViolation", lambda violation: page.csp_violations.append(violation))
+    context.add_init_script(CSP_SENSOR)
+    page.on("console", lambda message: page.csp_violations.append(message.text)
+            if "Content Security Policy" in message.text else None)
     yield page
     context.close()
+
+
+def no_csp_violations(page) -> None:
+    # Violation events are dispatched asynchronously: let the page settle before reading them.
+    page.wait_for_load_state("networkidle")
+    assert page.csp_violations == []
 
 
 def fits_on_a_phone(page) -> None:
@@ -111,6 +130,7 @@ def test_tenant_portal_in_chinese_then_english(phone, base_url, bank):
     phone.wait_for_url(f"{base_url}/t/{bank.slug}/")
     assert header.inner_text() == bank.name_zh
     stays_local(phone, base_url)
+    no_csp_violations(phone)
 
 
 def test_head_office_home_on_a_phone(phone, base_url):
@@ -121,8 +141,33 @@ def test_head_office_home_on_a_phone(phone, base_url):
     phone.get_by_role("link", name="API 文档").click()
     phone.wait_for_selector(".swagger-ui .info .title")
     assert "Credit Factory API" in phone.locator(".swagger-ui .info .title").inner_text()
+    assert phone.locator(".opblock-summary-path", has_text="/api/v1/tenant").count() >= 1
     screenshot(phone, "api-docs")
     stays_local(phone, base_url)
+    no_csp_violations(phone)
+
+
+def test_api_docs_try_it_out_under_a_tenant(phone, base_url, bank):
+    phone.goto(f"{base_url}/t/{bank.slug}/api/v1/docs")
+    operation = phone.locator(".opblock", has=phone.locator(".opblock-summary-path", has_text="/api/v1/tenant"))
+    operation.locator(".opblock-summary").click()
+    operation.get_by_role("button", name="Try it out").click()
+    operation.get_by_role("button", name="Execute").click()
+    live = operation.locator(".live-responses-table .response")
+    live.locator(".response-col_status").wait_for()
+    assert live.locator(".response-col_status").inner_text().strip() == "200"
+    assert f"{base_url}/t/{bank.slug}/api/v1/tenant" in phone.requested
+    assert bank.slug in live.locator(".response-col_description").inner_text()
+    stays_local(phone, base_url)
+    no_csp_violations(phone)
+
+
+def test_csp_sensor_sees_a_violation(phone, base_url):
+    # Guards the guard: an inline style attribute set by script is refused by the policy and must be reported.
+    phone.goto(f"{base_url}/")
+    phone.evaluate("document.body.setAttribute('style', 'color: red')")
+    phone.wait_for_timeout(200)
+    assert any("style-src" in str(violation) for violation in phone.csp_violations), phone.csp_violations
 
 
 def test_error_page_on_a_phone(phone, base_url):
@@ -131,3 +176,4 @@ def test_error_page_on_a_phone(phone, base_url):
     assert phone.get_by_role("heading", name="页面不存在").is_visible()
     fits_on_a_phone(phone)
     screenshot(phone, "portal-error-zh")
+    no_csp_violations(phone)

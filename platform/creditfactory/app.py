@@ -11,7 +11,7 @@ from . import identity, settings as settings_module
 from .portal import i18n, views as portal_views
 from .jobs import setup_broker
 from .tenancy import routes as tenancy_routes, routing
-from .web import errors, health, logs, request_id
+from .web import assets, errors, health, logs, proxy, request_id, security
 from .web.smorest import Api
 
 log = logging.getLogger(__name__)
@@ -27,9 +27,16 @@ def create_app(settings: settings_module.Settings | None = None, *, testing: boo
                       SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax")
     # Request ids come first so that every later step, its log lines and its errors carry one.
     request_id.init_app(app)
+    # Flask runs after_request hooks in reverse: registered this early, the security headers are set after
+    # every capability's hooks, so none can drop them.
+    security.init_app(app)
+    assets.init_app(app)
     errors.init_app(app)
     identity.init_app(app)
     routing.init_app(app)
+    # Must follow routing.init_app: ProxyFix has to wrap TenantPathPrefix, so the tenant's path prefix and host
+    # are read after the ingress's X-Forwarded-Host/Proto/Prefix are applied.
+    proxy.init_app(app, settings)
     i18n.init_app(app, settings)
     health.init_app(app)
     # Requests send jobs; the broker (chosen by URL scheme) must be installed before any is sent.

@@ -48,7 +48,7 @@ class Settings:
     broker_url: str = ""
     #: Tenants are reached at ``<slug>.<base_domain>`` as well as ``/t/<slug>/``.
     base_domain: str = "localhost"
-    secret_key: str = ""
+    secret_key: str = field(default="", repr=False)
     #: Base64 of 32 random bytes: wraps every tenant's data key (privacy). Empty: generated once into
     #: ``data_dir/master_key``, for development only; operators must set it (docs/privacy.md).
     master_key: str = field(default="", repr=False)
@@ -72,6 +72,9 @@ class Settings:
     log_level: str = "INFO"
     #: JSON log lines (production) instead of human-readable ones.
     log_json: bool = False
+    #: Reverse proxies (ingress, load balancer) in front of the web pods whose X-Forwarded-For/Proto/Host/Prefix
+    #: headers are believed, counted from the app outwards. 0: none, so a client cannot fake its scheme or host.
+    trusted_proxies: int = 0
 
     @property
     def embedded(self) -> bool:
@@ -123,6 +126,8 @@ def decode_master_key(value: str) -> bytes:
 _SETTING_FIELDS = {f.name: f for f in fields(Settings)}
 _URL_RE = re.compile(r"^(postgresql|postgres)(\+psycopg)?://")
 _CLUSTER_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,30}$")
+#: More hops than any real ingress chain is a misconfiguration, not a deployment.
+MAX_TRUSTED_PROXIES = 5
 
 
 def _coerce(name: str, raw: Any) -> Any:
@@ -205,6 +210,8 @@ def validate(settings: Settings) -> Settings:
         raise bad("offboard_retention_days", "must not be negative")
     if settings.pool_size < 1 or settings.max_overflow < 0:
         raise bad("pool_size", "pool_size must be >= 1 and max_overflow >= 0")
+    if not 0 <= settings.trusted_proxies <= MAX_TRUSTED_PROXIES:
+        raise bad("trusted_proxies", f"must be between 0 and {MAX_TRUSTED_PROXIES} (proxy hops in front of the app)")
     if settings.log_level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
         raise bad("log_level", f"unknown level {settings.log_level!r}")
     try:

@@ -11,6 +11,7 @@ from flask_babel import gettext
 
 from ..db import CurrentTenant
 from ..web.errors import abort_problem, register_error_page
+from ..web.security import cookie_secure
 from .i18n import LANGUAGE_COOKIE, LANGUAGES, current_language
 
 #: Seconds the language choice is remembered.
@@ -34,7 +35,7 @@ def set_language(code: str) -> Response:
     back = local_path(request.args.get("next"))
     response = redirect(request.script_root + back if back else url_for("portal.home"))
     response.set_cookie(LANGUAGE_COOKIE, LANGUAGES[code], max_age=LANGUAGE_COOKIE_MAX_AGE, httponly=True,
-                        samesite="Lax", secure=request.is_secure)
+                        samesite="Lax", secure=cookie_secure())
     return response
 
 
