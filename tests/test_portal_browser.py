@@ -177,3 +177,43 @@ def test_error_page_on_a_phone(phone, base_url):
     fits_on_a_phone(phone)
     screenshot(phone, "portal-error-zh")
     no_csp_violations(phone)
+
+
+@pytest.fixture
+def officer(bank):
+    """A loan officer of ``bank`` with a known password, committed (the served app has its own connections)."""
+    import uuid
+
+    from sqlalchemy import delete
+
+    from creditfactory.db import SystemContext, shared_session
+    from creditfactory.identity import services
+    from creditfactory.identity.models import User
+
+    username = f"officer{uuid.uuid4().hex[:8]}"
+    with SystemContext("test: browser login"), shared_session() as shared, shared.begin():
+        services.create_user(shared, username, "王芳", password="browser login passphrase")
+        services.grant(shared, username, "loan_officer", bank.slug)
+    yield username
+    with shared_session() as shared, shared.begin():
+        shared.execute(delete(User).where(User.username == username))
+
+
+@pytest.mark.parametrize("language, login, profile, role", [("zh", "登录", "我的资料", "客户经理"),
+                                                             ("en", "Log in", "My profile", "Loan officer")])
+def test_staff_login_through_the_form_on_a_phone(phone, base_url, bank, officer, language, login, profile, role):
+    phone.goto(f"{base_url}/t/{bank.slug}/lang/{language}?next=/login")
+    phone.wait_for_url(f"{base_url}/t/{bank.slug}/login")
+    assert phone.get_by_role("heading", name=login).is_visible()
+    fits_on_a_phone(phone)
+    screenshot(phone, f"login-{language}")
+    phone.get_by_label("用户名" if language == "zh" else "Username").fill(officer)
+    phone.get_by_label("密码" if language == "zh" else "Password", exact=True).fill("browser login passphrase")
+    phone.get_by_role("button", name=login).click()
+    phone.wait_for_url(f"{base_url}/t/{bank.slug}/account")
+    assert phone.get_by_role("heading", name=profile).is_visible()
+    assert phone.locator("main").get_by_text(role).is_visible()
+    fits_on_a_phone(phone)
+    screenshot(phone, f"profile-{language}")
+    stays_local(phone, base_url)
+    no_csp_violations(phone)

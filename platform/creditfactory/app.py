@@ -8,10 +8,11 @@ import secrets
 from flask import Flask
 
 from . import identity, settings as settings_module
-from .portal import i18n, views as portal_views
+from .identity import sessions
+from .portal import account, i18n, views as portal_views
 from .jobs import setup_broker
 from .tenancy import routes as tenancy_routes, routing
-from .web import assets, errors, health, logs, proxy, request_id, security
+from .web import assets, csrf, errors, health, logs, proxy, request_id, security
 from .web.smorest import Api
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,9 @@ def create_app(settings: settings_module.Settings | None = None, *, testing: boo
     errors.init_app(app)
     identity.init_app(app)
     routing.init_app(app)
+    # Must follow routing.init_app: a session is checked against the tenant the request names.
+    sessions.init_app(app)
+    csrf.init_app(app)
     # Must follow routing.init_app: ProxyFix has to wrap TenantPathPrefix, so the tenant's path prefix and host
     # are read after the ingress's X-Forwarded-Host/Proto/Prefix are applied.
     proxy.init_app(app, settings)
@@ -42,6 +46,8 @@ def create_app(settings: settings_module.Settings | None = None, *, testing: boo
     # Requests send jobs; the broker (chosen by URL scheme) must be installed before any is sent.
     setup_broker()
     portal_views.init_app(app)
+    # Must follow sessions.init_app: the forced password change is judged on the user the session loaded.
+    account.init_app(app)
     api = Api(app)
     api.register_blueprint(tenancy_routes.blp)
     # Plugins load last, once every core blueprint and hook point exists.

@@ -75,6 +75,14 @@ class Settings:
     #: Reverse proxies (ingress, load balancer) in front of the web pods whose X-Forwarded-For/Proto/Host/Prefix
     #: headers are believed, counted from the app outwards. 0: none, so a client cannot fake its scheme or host.
     trusted_proxies: int = 0
+    #: Wrong passwords in a row after which a staff account is locked (docs/identity.md, "Logging in").
+    login_max_failures: int = 5
+    #: Minutes a locked account stays locked; an administrator's password reset lifts it at once.
+    login_lockout_minutes: int = 15
+    #: Minutes without a request after which a portal session ends.
+    session_idle_minutes: int = 30
+    #: Hours after login at which a portal session ends, however active it is.
+    session_absolute_hours: int = 12
 
     @property
     def embedded(self) -> bool:
@@ -212,6 +220,14 @@ def validate(settings: Settings) -> Settings:
         raise bad("pool_size", "pool_size must be >= 1 and max_overflow >= 0")
     if not 0 <= settings.trusted_proxies <= MAX_TRUSTED_PROXIES:
         raise bad("trusted_proxies", f"must be between 0 and {MAX_TRUSTED_PROXIES} (proxy hops in front of the app)")
+    if not 1 <= settings.login_max_failures <= 100:
+        raise bad("login_max_failures", "must be between 1 and 100")
+    if not 1 <= settings.login_lockout_minutes <= 24 * 60:
+        raise bad("login_lockout_minutes", "must be between 1 and 1440 (a day)")
+    if not 1 <= settings.session_absolute_hours <= 24:
+        raise bad("session_absolute_hours", "must be between 1 and 24")
+    if not 1 <= settings.session_idle_minutes <= settings.session_absolute_hours * 60:
+        raise bad("session_idle_minutes", "must be between 1 and the absolute session lifetime")
     if settings.log_level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
         raise bad("log_level", f"unknown level {settings.log_level!r}")
     try:

@@ -1,0 +1,127 @@
+"""Portal sessions (会话): who is logged in, for which context, until when; bound for each request.
+
+The session lives in Flask's signed cookie: user id, context, tenant slug, login time and last request time. Each
+request checks idle and absolute expiry, refuses (403) a request whose tenant differs from the session's — a
+session is never switched to another bank — and binds ``CurrentPrincipal`` and ``CurrentActor`` until teardown.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from contextlib import ExitStack
+from typing import Any
+
+from flask import Flask, g, request, session
+
+from .. import settings as settings_module
+from ..audit.context import Actor, ActorKind, CurrentActor
+from ..db import CurrentTenant, shared_session
+from ..web.errors import abort_problem
+from . import clock
+from .errors import AccessDenied
+from .login import Login
+from .models import User
+from .permissions import Context
+from .principal import CurrentPrincipal, Principal, load_principal
+
+#: Key of the login inside the Flask session.
+SESSION_KEY = "login"
+#: Endpoints every session may reach whatever it acts for: assets and the orchestrator's probes carry no data.
+_UNSCOPED_ENDPOINTS = {"health.healthz", "health.readyz"}
+
+
+def start(login: Login) -> None:
+    """Begin a session for ``login``, dropping everything the previous session held (no session fixation:
+    a CSRF token or login planted before this moment does not survive it)."""
+    now = clock.now()
+    session.clear()
+    session[SESSION_KEY] = {
+        "user_id": login.user.id,
+        "context": login.principal.context.value,
+        "tenant": login.principal.tenant_slug,
+        "login_at": now.timestamp(),
+        "seen_at": now.timestamp(),
+        "previous_login_at": login.previous_login_at.timestamp() if login.previous_login_at else None,
+    }
+
+
+def end() -> None:
+    """Log out: the cookie keeps nothing of the login."""
+    session.clear()
+
+
+def current_user() -> User | None:
+    """The logged-in user of this request (loaded by ``load``), or None."""
+    return g.get("login_user")
+
+
+def previous_login_at() -> dt.datetime | None:
+    value = (session.get(SESSION_KEY) or {}).get("previous_login_at")
+    return dt.datetime.fromtimestamp(value, dt.timezone.utc) if value is not None else None
+
+
+def expired(data: dict[str, Any], now: dt.datetime) -> bool:
+    """Whether a session started at ``login_at`` and last used at ``seen_at`` has ended by ``now``."""
+    settings = settings_module.get()
+    at = now.timestamp()
+    return (at - data["seen_at"] > settings.session_idle_minutes * 60
+            or at - data["login_at"] > settings.session_absolute_hours * 3600)
+
+
+def load() -> None:
+    """``before_request``: end an expired session, refuse a tenant mismatch, bind the principal and actor."""
+    data = session.get(SESSION_KEY)
+    if not data or _is_static(request.endpoint) or request.endpoint in _UNSCOPED_ENDPOINTS:
+        return
+    now = clock.now()
+    if expired(data, now):
+        end()
+        g.session_expired = True
+        return
+    requested = CurrentTenant.get_or_none()
+    requested_slug = requested.slug if requested is not None else None
+    if requested_slug != data["tenant"]:
+        acting = f"village bank {data['tenant']!r}" if data["tenant"] else f"the {Context(data['context']).label_en}"
+        named = f"village bank {requested_slug!r}" if requested_slug else "the head office"
+        abort_problem(403, f"this session acts for {acting}, and this address belongs to {named}; log out first "
+                           "to work elsewhere")
+    user, principal = _principal(data)
+    if principal is None:
+        end()
+        return
+    data["seen_at"] = now.timestamp()
+    session.modified = True
+    scope = ExitStack()
+    scope.enter_context(CurrentPrincipal.bind(principal))
+    scope.enter_context(CurrentActor.bind(Actor(id=str(user.id), kind=ActorKind.USER, display=user.username)))
+    g.login_scope = scope
+    g.login_user = user
+
+
+def _principal(data: dict[str, Any]) -> tuple[User | None, Principal | None]:
+    # Roles are read afresh on every request, so a revoked role or a deactivated user stops working at once.
+    with shared_session() as shared:
+        user = shared.get(User, data["user_id"])
+        if user is None:
+            return None, None
+        try:
+            return user, load_principal(shared, user, Context(data["context"]), data["tenant"])
+        except AccessDenied:
+            return user, None
+
+
+def release(exc: BaseException | None = None) -> None:
+    """``teardown_request``: unbind the principal and actor, whatever happened to the request."""
+    scope = g.pop("login_scope", None)
+    if scope is not None:
+        scope.close()
+
+
+def _is_static(endpoint: str | None) -> bool:
+    return endpoint is not None and (endpoint == "static" or endpoint.endswith(".static"))
+
+
+def init_app(app: Flask) -> None:
+    """Must follow ``routing.init_app``: the session is checked against the tenant that routing bound."""
+    app.before_request(load)
+    app.teardown_request(release)
