@@ -1,13 +1,13 @@
 """Staff login: when each user last logged in.
 
-Revision ID: s0005
+Revision ID: s0004
 Revises: s0003
-Create Date: 2026-12-12
+Create Date: 2026-11-28
 """
 from alembic import op
 import sqlalchemy as sa
 
-revision = "s0005"
+revision = "s0004"
 down_revision = "s0003"
 branch_labels = None
 depends_on = None
