@@ -8,6 +8,7 @@ import secrets
 from flask import Flask
 
 from . import identity, settings as settings_module
+from .identity.oauth import routes as oauth_routes, server as oauth_server
 from .portal import i18n, views as portal_views
 from .jobs import setup_broker
 from .tenancy import routes as tenancy_routes, routing
@@ -42,8 +43,10 @@ def create_app(settings: settings_module.Settings | None = None, *, testing: boo
     # Requests send jobs; the broker (chosen by URL scheme) must be installed before any is sent.
     setup_broker()
     portal_views.init_app(app)
+    oauth_server.init_app(app)
     api = Api(app)
     api.register_blueprint(tenancy_routes.blp)
+    api.register_blueprint(oauth_routes.blp)
     # Plugins load last, once every core blueprint and hook point exists.
     return app
 

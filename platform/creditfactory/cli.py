@@ -508,6 +508,50 @@ def users_list(as_json: bool) -> None:
     click.echo(f"{len(rows)} user(s)")
 
 
+# --- OAuth clients ----------------------------------------------------------------------------
+
+@cli.group()
+def clients() -> None:
+    """OAuth2 machine clients: village-bank systems, head-office services, regulators' collectors."""
+
+
+@clients.command("create")
+@click.option("--tenant", "tenant_slug", default=None, help="The village bank the client acts for (tenant context).")
+@click.option("--name", required=True, help="What the client is, e.g. the system's name.")
+@click.option("--scope", required=True, help='Space-separated scopes, e.g. "applications:read loans:read".')
+@click.option("--context", type=click.Choice(["tenant", "head_office", "regulator"]), default="tenant",
+              show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@domain_errors
+def clients_create(tenant_slug: str | None, name: str, scope: str, context: str, as_json: bool) -> None:
+    """Register a client; its id and secret are printed once (only the secret's hash is stored)."""
+    from .identity.oauth import services
+    from .identity.permissions import Context
+
+    with _users_unit_of_work("clients create") as session:
+        issued = services.create_client(session, name, scope, context=Context(context), tenant_slug=tenant_slug)
+    client = issued.client
+    if as_json:
+        _echo_json({"client_id": client.client_id, "client_secret": issued.client_secret, "name": client.name,
+                    "context": client.context, "tenant": tenant_slug, "scope": client.scope})
+        return
+    click.echo(f"created OAuth client {client.client_id} ({client.name}) for {tenant_slug or context}, "
+               f"scope: {client.scope}")
+    click.echo(f"client secret (shown once, stored only as a hash): {issued.client_secret}")
+
+
+@clients.command("revoke")
+@click.argument("client_id")
+@domain_errors
+def clients_revoke(client_id: str) -> None:
+    """Revoke a client: no new tokens, and its current tokens stop working at once."""
+    from .identity.oauth import services
+
+    with _users_unit_of_work("clients revoke") as session:
+        services.revoke_client(session, client_id)
+    click.echo(f"revoked OAuth client {client_id}")
+
+
 # --- running ----------------------------------------------------------------------------------
 
 @cli.command()
