@@ -100,6 +100,10 @@ def test_bad_credentials_and_scopes_are_refused(client, tenant_a, tenant_b):
                             headers=basic(*creds))
     assert elsewhere.status_code == 400 and elsewhere.json["error"] == "unauthorized_client"
     assert get_token(client, creds, scope="loans:read").status_code == 200
+    # Not built yet (docs/oauth.md): asked for, they are refused in the RFC's words.
+    for grant in ("authorization_code", "refresh_token"):
+        unsupported = client.post("/oauth/token", data={"grant_type": grant}, headers=basic(*creds))
+        assert unsupported.status_code == 400 and unsupported.json["error"] == "unsupported_grant_type"
 
 
 def test_missing_unknown_expired_and_revoked_tokens_get_401_problems(client, tenant_a):
