@@ -9,6 +9,7 @@ from flask import Flask
 
 from . import identity, settings as settings_module
 from .identity import sessions
+from .identity.oauth import routes as oauth_routes, server as oauth_server
 from .portal import account, i18n, views as portal_views
 from .jobs import setup_broker
 from .tenancy import routes as tenancy_routes, routing
@@ -48,8 +49,10 @@ def create_app(settings: settings_module.Settings | None = None, *, testing: boo
     portal_views.init_app(app)
     # Must follow sessions.init_app: the forced password change is judged on the user the session loaded.
     account.init_app(app)
+    oauth_server.init_app(app)
     api = Api(app)
     api.register_blueprint(tenancy_routes.blp)
+    api.register_blueprint(oauth_routes.blp)
     # Plugins load last, once every core blueprint and hook point exists.
     return app
 

@@ -417,12 +417,12 @@ def audit_verify(slug: str | None, verify_all: bool, as_json: bool) -> None:
 # --- users ------------------------------------------------------------------------------------
 
 @contextlib.contextmanager
-def _users_unit_of_work(action: str):
+def _operator_unit_of_work(action: str):
     """The operator at the console acts as the platform itself: a named SystemContext, one committed transaction."""
     from .db import SystemContext, shared_session
 
     boot()
-    with SystemContext(f"cli: users {action}"), shared_session() as session, session.begin():
+    with SystemContext(f"cli: {action}"), shared_session() as session, session.begin():
         yield session
 
 
@@ -443,7 +443,7 @@ def users_create(username: str, display_name: str, email: str | None, password_s
     from .identity import services
 
     password = sys.stdin.readline().rstrip("\r\n") if password_stdin else None
-    with _users_unit_of_work("create") as session:
+    with _operator_unit_of_work("users create") as session:
         user, generated = services.create_user(session, username, display_name, email=email, password=password)
     click.echo(f"created user {user.username}")
     if generated:
@@ -459,7 +459,7 @@ def users_grant(username: str, role: str, tenant_slug: str | None) -> None:
     """Give USERNAME a role; the role decides the context (village bank, head office, regulator)."""
     from .identity import services
 
-    with _users_unit_of_work("grant") as session:
+    with _operator_unit_of_work("users grant") as session:
         services.grant(session, username, role, tenant_slug)
     click.echo(f"granted {role} to {username}" + (f" in {tenant_slug}" if tenant_slug else ""))
 
@@ -473,7 +473,7 @@ def users_revoke(username: str, role: str, tenant_slug: str | None) -> None:
     """Take a role from USERNAME."""
     from .identity import services
 
-    with _users_unit_of_work("revoke") as session:
+    with _operator_unit_of_work("users revoke") as session:
         services.revoke(session, username, role, tenant_slug)
     click.echo(f"revoked {role} from {username}" + (f" in {tenant_slug}" if tenant_slug else ""))
 
@@ -485,7 +485,7 @@ def users_reset_password(username: str) -> None:
     """Set a one-time password (printed once) that USERNAME must change at next login; lifts any lockout."""
     from .identity import services
 
-    with _users_unit_of_work("reset-password") as session:
+    with _operator_unit_of_work("users reset-password") as session:
         password = services.reset_password(session, username)
     click.echo(f"one-time password for {username} (shown once, must be changed at next login): {password}")
 
@@ -496,7 +496,7 @@ def users_list(as_json: bool) -> None:
     """List users with their roles."""
     from .identity import services
 
-    with _users_unit_of_work("list") as session:
+    with _operator_unit_of_work("users list") as session:
         rows = services.list_users(session)
     if as_json:
         _echo_json(rows)
@@ -506,6 +506,50 @@ def users_list(as_json: bool) -> None:
         flags = ("" if row["active"] else " [inactive]") + (" [must change password]" if row["must_change_password"] else "")
         click.echo(f"{row['username']:<24} {row['display_name']:<20} {roles}{flags}")
     click.echo(f"{len(rows)} user(s)")
+
+
+# --- OAuth clients ----------------------------------------------------------------------------
+
+@cli.group()
+def clients() -> None:
+    """OAuth2 machine clients: village-bank systems, head-office services, regulators' collectors."""
+
+
+@clients.command("create")
+@click.option("--tenant", "tenant_slug", default=None, help="The village bank the client acts for (tenant context).")
+@click.option("--name", required=True, help="What the client is, e.g. the system's name.")
+@click.option("--scope", required=True, help='Space-separated scopes, e.g. "applications:read loans:read".')
+@click.option("--context", type=click.Choice(["tenant", "head_office", "regulator"]), default="tenant",
+              show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@domain_errors
+def clients_create(tenant_slug: str | None, name: str, scope: str, context: str, as_json: bool) -> None:
+    """Register a client; its id and secret are printed once (only the secret's hash is stored)."""
+    from .identity.oauth import services
+    from .identity.permissions import Context
+
+    with _operator_unit_of_work("clients create") as session:
+        issued = services.create_client(session, name, scope, context=Context(context), tenant_slug=tenant_slug)
+    client = issued.client
+    if as_json:
+        _echo_json({"client_id": client.client_id, "client_secret": issued.client_secret, "name": client.name,
+                    "context": client.context, "tenant": tenant_slug, "scope": client.scope})
+        return
+    click.echo(f"created OAuth client {client.client_id} ({client.name}) for {tenant_slug or context}, "
+               f"scope: {client.scope}")
+    click.echo(f"client secret (shown once, stored only as a hash): {issued.client_secret}")
+
+
+@clients.command("revoke")
+@click.argument("client_id")
+@domain_errors
+def clients_revoke(client_id: str) -> None:
+    """Revoke a client: no new tokens, and its current tokens stop working at once."""
+    from .identity.oauth import services
+
+    with _operator_unit_of_work("clients revoke") as session:
+        services.revoke_client(session, client_id)
+    click.echo(f"revoked OAuth client {client_id}")
 
 
 # --- running ----------------------------------------------------------------------------------

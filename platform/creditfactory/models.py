@@ -6,5 +6,6 @@ from __future__ import annotations
 def import_all_models() -> None:
     from .audit import models as audit_models  # noqa: F401
     from .identity import models as identity_models  # noqa: F401
+    from .identity.oauth import models as oauth_models  # noqa: F401
     from .privacy import models as privacy_models  # noqa: F401
     from .tenancy import models  # noqa: F401

@@ -21,15 +21,19 @@ from .roles import STANDARD_ROLES
 
 @dataclass(frozen=True)
 class Principal:
-    """A user acting in exactly one context: one village bank, the head office or a regulator."""
+    """A user, or a machine client (OAuth), acting in exactly one context: one village bank, the head office or
+    a regulator."""
 
-    user_id: int
+    #: None for a machine client, whose ``username`` and ``client_id`` are its OAuth client id.
+    user_id: int | None
     username: str
     context: Context
     #: The village bank acted for; None in the head-office and regulator contexts.
     tenant_slug: str | None
     permissions: frozenset[Permission]
     roles: frozenset[str]
+    #: The OAuth client acting, for a machine client; None for a person.
+    client_id: str | None = None
 
     def __post_init__(self) -> None:
         if (self.context is Context.TENANT) != (self.tenant_slug is not None):

@@ -21,6 +21,10 @@ HEADER = "X-CSRF-Token"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
+#: Endpoints where a machine client authenticates itself in the request (RFC 6749 §2.3, RFC 7009, RFC 7662).
+CLIENT_AUTHENTICATED_PATHS = frozenset({"/oauth/token", "/oauth/revoke", "/oauth/introspect"})
+
+
 def csrf_token() -> str:
     """This session's token, created on first use; templates put it in a hidden ``csrf_token`` field."""
     token = session.get(SESSION_KEY)
@@ -34,6 +38,10 @@ def _exempt() -> bool:
     # machine clients (OAuth2) use it instead of the cookie. An API call without a session cookie has no ambient
     # authority to abuse either; portal pages always need the token, the login form included.
     if request.headers.get("Authorization", "").lower().startswith("bearer "):
+        return True
+    # The OAuth2 client endpoints authenticate the client by its own credentials in every request, never by
+    # the cookie (the user-facing /oauth/authorize is not among them and keeps the check).
+    if request.path in CLIENT_AUTHENTICATED_PATHS:
         return True
     return request.path.startswith("/api/") and current_app.config["SESSION_COOKIE_NAME"] not in request.cookies
 

@@ -1,0 +1,1 @@
+"""OAuth2 authorization server (Authlib): machine clients, bearer tokens bound to one tenant or context."""
