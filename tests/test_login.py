@@ -15,7 +15,7 @@ from creditfactory.app import create_app
 from creditfactory.db import SystemContext, shared_session
 from creditfactory.identity import clock, services
 from creditfactory.identity.models import User
-from creditfactory.identity.permissions import Context
+
 
 PASSWORD = "a long enough passphrase"
 HTML = {"Accept": "text/html"}
@@ -39,11 +39,6 @@ def app(cf_settings):
     app.add_url_rule("/whoami", view_func=whoami)
     yield app
     settings_module.configure(cf_settings)
-
-
-@pytest.fixture
-def client(app):
-    return app.test_client()
 
 
 @pytest.fixture

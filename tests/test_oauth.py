@@ -10,7 +10,6 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select, text, update
 
-from creditfactory.app import create_app
 from creditfactory.cli import cli
 from creditfactory.db import SystemContext, shared_session
 from creditfactory.identity.errors import IdentityError
@@ -18,16 +17,6 @@ from creditfactory.identity.oauth import services
 from creditfactory.identity.oauth.models import OAuthClient, OAuthToken
 from creditfactory.identity.permissions import Context, Permission
 from creditfactory.identity.scopes import Scope
-
-
-@pytest.fixture(scope="module")
-def app(cf_settings):
-    return create_app(cf_settings, testing=True)
-
-
-@pytest.fixture
-def client(app):
-    return app.test_client()
 
 
 def make_client(scope: str, *, tenant=None, context=Context.TENANT):

@@ -17,16 +17,6 @@ PACKAGE = Path(__file__).resolve().parents[1] / "platform" / "creditfactory"
 HTML = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
 
 
-@pytest.fixture(scope="module")
-def app(cf_settings):
-    return create_app(cf_settings, testing=True)
-
-
-@pytest.fixture
-def client(app):
-    return app.test_client()
-
-
 @pytest.fixture
 def app_behind(cf_settings):
     """``app_behind(hops)``: an app trusting ``hops`` proxies, with a route that writes the session."""

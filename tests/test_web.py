@@ -29,16 +29,6 @@ PORTAL = Path(__file__).resolve().parents[1] / "platform" / "creditfactory" / "p
 HTML = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
 
 
-@pytest.fixture(scope="module")
-def app(cf_settings):
-    return create_app(cf_settings, testing=True)
-
-
-@pytest.fixture
-def client(app):
-    return app.test_client()
-
-
 class ProbeBodySchema(ma.Schema):
     name = ma.fields.String(required=True)
     amount = ma.fields.Decimal(required=True)

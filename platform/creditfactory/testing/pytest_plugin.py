@@ -161,3 +161,17 @@ def stub_broker(cf_settings):
     with use_broker(broker):
         yield broker
     broker.close()
+
+
+@pytest.fixture(scope="module")
+def app(cf_settings):
+    """The web application on the test settings (one per test module; override it to change settings)."""
+    from ..app import create_app
+
+    return create_app(cf_settings, testing=True)
+
+
+@pytest.fixture
+def client(app):
+    """A Flask test client of ``app``."""
+    return app.test_client()
