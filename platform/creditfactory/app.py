@@ -13,7 +13,7 @@ from .identity.oauth import routes as oauth_routes, server as oauth_server
 from .portal import account, i18n, views as portal_views
 from .jobs import setup_broker
 from .tenancy import routes as tenancy_routes, routing
-from .web import assets, csrf, errors, health, logs, proxy, request_id, security
+from .web import assets, csrf, errors, health, limits, logs, proxy, request_id, security
 from .web.smorest import Api
 
 log = logging.getLogger(__name__)
@@ -50,6 +50,7 @@ def create_app(settings: settings_module.Settings | None = None, *, testing: boo
     # Must follow sessions.init_app: the forced password change is judged on the user the session loaded.
     account.init_app(app)
     oauth_server.init_app(app)
+    limits.init_app(app, settings)  # must follow the login and OAuth2 views it limits by endpoint name
     api = Api(app)
     api.register_blueprint(tenancy_routes.blp)
     api.register_blueprint(oauth_routes.blp)

@@ -83,6 +83,13 @@ class Settings:
     session_idle_minutes: int = 30
     #: Hours after login at which a portal session ends, however active it is.
     session_absolute_hours: int = 12
+    #: Where rate-limit counters live: ``redis://``/``rediss://`` shared by every web pod. Empty: in each process's
+    #: memory, for development only (every gunicorn worker and pod then counts on its own).
+    ratelimit_storage_url: str = ""
+    #: Login form submissions per client address (limits syntax, ``;`` between limits).
+    ratelimit_login: str = "10/minute;100/hour"
+    #: Requests per client address to each OAuth2 client endpoint (token, revoke, introspect).
+    ratelimit_oauth: str = "30/minute"
 
     @property
     def embedded(self) -> bool:
@@ -228,6 +235,12 @@ def validate(settings: Settings) -> Settings:
         raise bad("session_absolute_hours", "must be between 1 and 24")
     if not 1 <= settings.session_idle_minutes <= settings.session_absolute_hours * 60:
         raise bad("session_idle_minutes", "must be between 1 and the absolute session lifetime")
+    if settings.ratelimit_storage_url and not re.match(r"^rediss?://", settings.ratelimit_storage_url):
+        raise bad("ratelimit_storage_url", "must be empty (in-process memory, development only) or a redis:// or "
+                                           "rediss:// URL")
+    for key in ("ratelimit_login", "ratelimit_oauth"):
+        _check_rate_limits(getattr(settings, key), bad(key, "must be limits such as '10/minute;100/hour' "
+                                                            "(at least 1 per period)"))
     if settings.log_level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
         raise bad("log_level", f"unknown level {settings.log_level!r}")
     try:
@@ -241,6 +254,18 @@ def validate(settings: Settings) -> Settings:
     if not re.match(r"^[A-Z]{3}$", settings.default_currency):
         raise bad("default_currency", "must be an ISO 4217 code such as CNY")
     return settings
+
+
+def _check_rate_limits(text: str, error: SettingsError) -> None:
+    from limits import parse_many
+
+    try:
+        parsed = parse_many(text)
+    except ValueError:
+        raise error from None
+    # An empty list or a zero amount would silently switch the protection off or lock every client out.
+    if not parsed or any(item.amount < 1 for item in parsed):
+        raise error
 
 
 def load(environ: dict[str, str] | None = None, **overrides: Any) -> Settings:

@@ -37,6 +37,8 @@ def cf_settings(tmp_path_factory):
         # Tests provision by building in place; tests/test_spares.py covers the spare pool on purpose.
         spare_schemas=0,
         migration_workers=2,
+        # Suites log in and fetch tokens far more often than a person does; tests/test_limits.py sets real limits.
+        ratelimit_login="10000/minute", ratelimit_oauth="10000/minute",
     ))
     dispose_engines()
     migrations.upgrade(workers=1)

@@ -22,11 +22,29 @@ from .models import OAuthClient, OAuthToken
 ACCESS_TOKEN_LIFETIME = 3600
 
 
-def query_client(client_id: str) -> OAuthClient | None:
-    """The active client ``client_id``; a revoked one is unknown, so it gets ``invalid_client``."""
+#: An unknown client's presented secret is checked against this, so a miss costs what a wrong secret costs.
+_NO_CLIENT_DIGEST = hashing.digest("no client: uniform work for unknown client ids")
+
+
+class UnknownClient:
+    """Stands in for a client id that names no active client. Authlib would answer ``None`` with "the client does
+    not exist", telling an attacker which ids are real; this one fails the secret check like a wrong secret does,
+    after the same hashing, so both get the same ``invalid_client`` answer."""
+
+    def check_client_secret(self, client_secret: str) -> bool:
+        hashing.matches(client_secret, _NO_CLIENT_DIGEST)
+        return False
+
+    def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
+        return False
+
+
+def query_client(client_id: str) -> OAuthClient | UnknownClient:
+    """The active client ``client_id``; a revoked or unknown one is ``UnknownClient``, so it gets ``invalid_client``."""
     with shared_session() as session:
-        return session.scalar(select(OAuthClient).where(OAuthClient.client_id == client_id,
-                                                        OAuthClient.revoked_at.is_(None)))
+        client = session.scalar(select(OAuthClient).where(OAuthClient.client_id == client_id,
+                                                          OAuthClient.revoked_at.is_(None)))
+    return client if client is not None else UnknownClient()
 
 
 def save_token(token: dict[str, Any], request: Any) -> None:
