@@ -26,8 +26,8 @@ from .principal import CurrentPrincipal, Principal, load_principal
 
 #: Key of the login inside the Flask session.
 SESSION_KEY = "login"
-#: Endpoints every session may reach whatever it acts for: assets and the orchestrator's probes carry no data.
-_UNSCOPED_ENDPOINTS = {"health.healthz", "health.readyz"}
+#: Endpoints every session may reach whatever it acts for: the orchestrator's probes carry no data.
+UNSCOPED_ENDPOINTS = {"health.healthz", "health.readyz"}
 
 
 def start(login: Login) -> None:
@@ -71,7 +71,7 @@ def expired(data: dict[str, Any], now: dt.datetime) -> bool:
 def load() -> None:
     """``before_request``: end an expired session, refuse a tenant mismatch, bind the principal and actor."""
     data = session.get(SESSION_KEY)
-    if not data or _is_static(request.endpoint) or request.endpoint in _UNSCOPED_ENDPOINTS:
+    if not data or _is_static(request.endpoint) or request.endpoint in UNSCOPED_ENDPOINTS:
         return
     now = clock.now()
     if expired(data, now):

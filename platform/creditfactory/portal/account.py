@@ -15,6 +15,7 @@ from ..identity.models import User
 from ..identity.passwords import MAX_LENGTH, MIN_LENGTH, WeakPassword
 from ..identity.principal import CurrentPrincipal
 from ..identity.roles import STANDARD_ROLES
+from ..web.access import LOGIN_REQUIRED, declare, public
 from ..web.errors import abort_problem
 from .i18n import current_language
 from .views import local_path
@@ -37,10 +38,11 @@ def login_required(view: Callable[_P, _R]) -> Callable[_P, _R | Response]:
             return redirect(url_for("account.login", next=request.full_path.rstrip("?"), **expired))
         return view(*args, **kwargs)
 
-    return wrapper
+    return declare(wrapper, LOGIN_REQUIRED)
 
 
 @blueprint.route("/login", methods=["GET", "POST"])
+@public("the login form itself")
 def login() -> str | Response:
     """Log in to the village bank of this address, or at the root to the head office or as a regulator."""
     if CurrentPrincipal.get_or_none() is not None:

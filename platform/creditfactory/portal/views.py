@@ -10,6 +10,7 @@ from flask import Blueprint, Flask, Response, has_request_context, redirect, ren
 from flask_babel import gettext
 
 from ..db import CurrentTenant
+from ..web.access import public
 from ..web.errors import abort_problem, register_error_page
 from ..web.security import cookie_secure
 from .i18n import LANGUAGE_COOKIE, LANGUAGES, current_language
@@ -22,12 +23,14 @@ blueprint = Blueprint("portal", __name__, template_folder="templates", static_fo
 
 
 @blueprint.get("/")
+@public("the bank's landing page: its name and the way to log in")
 def home() -> str:
     """The tenant's home page, or the head office's when the request names no tenant."""
     return render_template("portal/home.html", now=dt.datetime.now(dt.timezone.utc))
 
 
 @blueprint.get("/lang/<code>")
+@public("choosing a language comes before logging in")
 def set_language(code: str) -> Response:
     """Remember the chosen language and go back to the page the switch was clicked on."""
     if code not in LANGUAGES:

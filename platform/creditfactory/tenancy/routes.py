@@ -13,6 +13,7 @@ blp = Blueprint("tenant", __name__, url_prefix="/tenant", description="The villa
 
 @blp.route("")
 class CurrentTenantViews(MethodView):
+    @blp.public("the bank's published profile (names, status, time zone, language), which apps need before anyone logs in")
     @blp.response(200, TenantProfileSchema)
     def get(self) -> TenantRef:
         """Profile of the village bank named by the request's path or host"""

@@ -9,6 +9,7 @@ from flask import Blueprint, Flask, Response
 from sqlalchemy import text
 
 from ..db import engine_for
+from .access import public
 from .errors import problem_response
 
 log = logging.getLogger(__name__)
@@ -20,12 +21,14 @@ blueprint = Blueprint("health", __name__)
 
 
 @blueprint.get("/healthz")
+@public("the orchestrator's liveness probe, which carries no data")
 def healthz() -> dict[str, str]:
     """Liveness: answers without any I/O, so a slow database never gets the pod restarted."""
     return {"status": "ok"}
 
 
 @blueprint.get("/readyz")
+@public("the orchestrator's readiness probe, which carries no data")
 def readyz() -> dict[str, Any] | Response:
     """Readiness: the main database answers ``SELECT 1`` and the job broker is reachable."""
     checks = {"database": _database(), "broker": _broker()}

@@ -8,7 +8,7 @@ import marshmallow as ma
 from flask.views import MethodView
 
 from ...web.smorest import Blueprint
-from .protector import current_token, require_token
+from .protector import current_token
 
 blp = Blueprint("me", __name__, url_prefix="/me", tenant_required=False,
                 description="The machine client a bearer token acts as.")
@@ -24,7 +24,7 @@ class TokenIdentitySchema(ma.Schema):
 
 @blp.route("")
 class MeViews(MethodView):
-    @require_token()
+    @blp.auth()
     @blp.response(200, TokenIdentitySchema)
     def get(self) -> dict[str, Any]:
         """The client, context, tenant and scopes of the bearer token"""

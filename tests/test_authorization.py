@@ -1,0 +1,423 @@
+"""Isolation and authorization: every API operation and portal page, every kind of caller, refused or served.
+
+Rows come from the app itself (the OpenAPI document for the API, the URL map for pages), so a new route joins the
+tables on its own, and a route that declares no access fails ``test_every_operation_declares_its_access`` or
+``test_every_page_declares_its_access``. Each table has positive controls: the allowed caller must succeed.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import flask_smorest
+import marshmallow as ma
+import pytest
+from flask import Blueprint as FlaskBlueprint
+from flask.views import MethodView
+from sqlalchemy import delete
+
+from creditfactory.app import create_app
+from creditfactory.audit import Actor, ActorKind, CurrentActor
+from creditfactory.db import SystemContext, shared_session
+from creditfactory.identity import services as identity_services, sessions
+from creditfactory.identity.models import User
+from creditfactory.identity.oauth import services as oauth_services
+from creditfactory.identity.permissions import Context
+from creditfactory.identity.scopes import Scope
+from creditfactory.portal.account import login_required
+from creditfactory.web.access import access_of
+from creditfactory.web.smorest import PUBLIC_EXTENSION, SECURITY_SCHEME, Blueprint, api_of
+
+PASSWORD = "a long enough passphrase"
+HTML = {"Accept": "text/html"}
+HTTP_METHODS = ("get", "put", "post", "patch", "delete")
+
+#: Sample arguments of operations that need them, by (method, OpenAPI path): "path" parameters, "query", "json".
+#: An operation with a path parameter and no sample here fails the matrix with a message saying so.
+SAMPLES: dict[tuple[str, str], dict[str, Any]] = {
+    ("get", "/api/v1/probe/loans/{loan_id}"): {"path": {"loan_id": 7}, "query": {"currency": "CNY"}},
+}
+#: URL arguments of portal pages that take some, by endpoint.
+PAGE_SAMPLES: dict[str, dict[str, Any]] = {"portal.set_language": {"code": "en"}}
+
+
+# --- the walks ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Operation:
+    method: str
+    path: str
+    #: Scope codes the operation requires, or None for a public operation.
+    scopes: tuple[str, ...] | None
+
+    @property
+    def context(self) -> Context:
+        """Where the allowed caller acts: the context of the required scopes (a village bank if none)."""
+        contexts = {Scope(code).context for code in self.scopes or ()}
+        assert len(contexts) <= 1, f"{self}: scopes of several contexts can never be held by one token"
+        return contexts.pop() if contexts else Context.TENANT
+
+    def __str__(self) -> str:
+        return f"{self.method.upper()} {self.path}"
+
+
+def walk_openapi(spec: dict[str, Any]) -> tuple[list[Operation], list[str]]:
+    """The operations of ``spec`` with their declared access, and the problems of those declaring none or badly."""
+    known = set(spec.get("components", {}).get("securitySchemes", {}).get(SECURITY_SCHEME, {})
+                .get("flows", {}).get("clientCredentials", {}).get("scopes", {}))
+    operations, problems = [], []
+    for path, item in spec["paths"].items():
+        for method in HTTP_METHODS:
+            if method not in item:
+                continue
+            doc = item[method]
+            where = f"{method.upper()} {path}"
+            security, reason = doc.get("security"), doc.get(PUBLIC_EXTENSION)
+            if reason and not security:
+                operations.append(Operation(method, path, None))
+            elif security and not reason:
+                if any(set(requirement) != {SECURITY_SCHEME} for requirement in security) or len(security) != 1:
+                    problems.append(f"{where}: security must be one {SECURITY_SCHEME!r} requirement: {security}")
+                    continue
+                scopes = tuple(security[0][SECURITY_SCHEME])
+                unknown = set(scopes) - known
+                if unknown:
+                    problems.append(f"{where}: unknown scopes {sorted(unknown)}")
+                    continue
+                operations.append(Operation(method, path, scopes))
+            else:
+                problems.append(f"{where}: declares {'both' if reason else 'neither'} @blp.auth(...) "
+                                f"{'and' if reason else 'nor'} @blp.public(reason)")
+    return operations, problems
+
+
+def walk_pages(app) -> tuple[list[tuple[str, Any]], list[str]]:
+    """GET endpoints outside the documented API (static files aside) with their declared access, and the
+    endpoints declaring none."""
+    pages, problems = [], []
+    for rule in app.url_map.iter_rules():
+        endpoint = rule.endpoint
+        blueprint = app.blueprints.get(endpoint.rpartition(".")[0])
+        if "GET" not in rule.methods or endpoint == "static" or endpoint.endswith(".static") \
+                or isinstance(blueprint, flask_smorest.Blueprint):
+            continue
+        access = access_of(app.view_functions[endpoint])
+        if access is None:
+            problems.append(f"{endpoint} ({rule.rule}): declares neither @public(reason) nor @login_required")
+        else:
+            pages.append((endpoint, access))
+    return sorted(pages, key=lambda page: page[0]), problems
+
+
+# --- callers -----------------------------------------------------------------------------------------------------
+
+
+def _basic(client_id: str, secret: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()}
+
+
+class Tokens:
+    """Bearer tokens of real clients, one per (context, tenant, scopes), made on first use."""
+
+    def __init__(self, app) -> None:
+        self.http = app.test_client()
+        self.made: dict[tuple[Context, str | None, tuple[str, ...]], str] = {}
+
+    def __call__(self, context: Context, tenant_slug: str | None, scopes: tuple[str, ...]) -> dict[str, str]:
+        key = (context, tenant_slug, tuple(sorted(scopes)))
+        if key not in self.made:
+            with SystemContext("test: authorization matrix"), shared_session() as session, session.begin():
+                issued = oauth_services.create_client(session, "授权测试", " ".join(key[2]), context=context,
+                                                      tenant_slug=tenant_slug)
+            response = self.http.post("/oauth/token", data={"grant_type": "client_credentials"},
+                                      headers=_basic(issued.client.client_id, issued.client_secret))
+            assert response.status_code == 200, response.json
+            self.made[key] = response.json["access_token"]
+        return {"Authorization": f"Bearer {self.made[key]}"}
+
+
+def scopes_of(context: Context) -> tuple[str, ...]:
+    return tuple(s.code for s in Scope if s.context is context)
+
+
+#: The callers of the API matrix.
+CALLERS = ("anonymous", "allowed", "without_scope", "other_tenant", "head_office", "regulator")
+
+
+def call(http, tokens: Tokens, operation: Operation, caller: str, tenant_a, tenant_b) -> tuple[int | None, int]:
+    """Call ``operation`` as ``caller``: (expected status, actual status); expected None when the caller
+    cannot exist for this operation (a context with a single scope has no token lacking it)."""
+    context = operation.context
+    required = operation.scopes or ()
+    # The allowed caller's own tenant, when it acts for one; the address the operation is called at.
+    own = tenant_a.slug if context is Context.TENANT else None
+    prefix = f"/t/{own}" if own else ""
+    any_scope = required or scopes_of(context)[:1]
+    headers: dict[str, str] = {}
+    expected = 403
+    if caller == "anonymous":
+        expected = 401
+    elif caller == "allowed":
+        headers, expected = tokens(context, own, any_scope), 200
+    elif caller == "without_scope":
+        lacking = tuple(code for code in scopes_of(context) if code != (required or ("",))[0])
+        if not lacking:
+            return None, 0
+        headers = tokens(context, own, lacking)
+        expected = 403 if required else 200
+    elif caller == "other_tenant":
+        # Another bank's token holding every scope: at a village bank's address, tenant B; at the head office's
+        # or a regulator's, any village bank (tenant A) — a village bank's token never acts outside it.
+        other = tenant_b.slug if own else tenant_a.slug
+        headers = tokens(Context.TENANT, other, scopes_of(Context.TENANT))
+    elif caller == "head_office":
+        headers = tokens(Context.HEAD_OFFICE, None, scopes_of(Context.HEAD_OFFICE))
+        expected = 200 if context is Context.HEAD_OFFICE else 403
+    elif caller == "regulator":
+        headers = tokens(Context.REGULATOR, None, scopes_of(Context.REGULATOR))
+        expected = 200 if context is Context.REGULATOR else 403
+    if operation.scopes is None:
+        expected = 200
+    sample = SAMPLES.get((operation.method, operation.path), {})
+    path = operation.path
+    for name in re.findall(r"{(\w+)}", path):
+        assert name in sample.get("path", {}), f"{operation}: declare a sample {name!r} in SAMPLES"
+        path = path.replace(f"{{{name}}}", str(sample["path"][name]))
+    response = http.open(prefix + path, method=operation.method.upper(), headers=headers,
+                         query_string=sample.get("query"), json=sample.get("json"))
+    return expected, response.status_code
+
+
+def run_matrix(app, tokens: Tokens, caller: str, tenant_a, tenant_b) -> list[str]:
+    spec = app.test_client().get("/api/v1/openapi.json").get_json()
+    operations, _ = walk_openapi(spec)
+    assert operations, "the OpenAPI walk found no operation: the matrix would pass vacuously"
+    http = app.test_client()
+    failures = []
+    for operation in operations:
+        expected, actual = call(http, tokens, operation, caller, tenant_a, tenant_b)
+        if expected is not None and actual != expected:
+            failures.append(f"{operation} as {caller}: expected {expected}, got {actual}")
+    return failures
+
+
+# --- a probe app: the real routes plus declared and undeclared ones of its own ----------------------------------
+
+
+class LoanQueryArgsSchema(ma.Schema):
+    currency = ma.fields.String(required=True)
+
+
+probe = Blueprint("probe", __name__, url_prefix="/probe", description="Routes that exist only in this test.")
+probe_head_office = Blueprint("probe_head_office", __name__, url_prefix="/probe/banks", tenant_required=False)
+undeclared = Blueprint("undeclared", __name__, url_prefix="/probe/undeclared")
+undeclared_pages = FlaskBlueprint("undeclared_pages", __name__)
+
+
+@probe.route("/loans/<int:loan_id>")
+class ProbeLoanByIdViews(MethodView):
+    @probe.auth(Scope.LOANS_READ)
+    @probe.arguments(LoanQueryArgsSchema, location="query")
+    @probe.response(200)
+    def get(self, args: dict[str, Any], loan_id: int) -> dict[str, Any]:
+        """A tenant operation with a required argument: without a token it must be 401, never 422"""
+        return {"loan_id": loan_id, **args}
+
+
+@probe_head_office.route("")
+class ProbeBankViews(MethodView):
+    @probe_head_office.auth(Scope.TENANTS_READ)
+    @probe_head_office.response(200)
+    def get(self) -> dict[str, Any]:
+        """A head-office operation"""
+        return {"banks": []}
+
+
+@undeclared.route("")
+class UndeclaredViews(MethodView):
+    @undeclared.response(200)
+    def get(self) -> dict[str, Any]:
+        """Declares no access: the walk must report it"""
+        return {}
+
+
+@undeclared_pages.get("/probe/undeclared-page")
+def undeclared_page() -> str:
+    return "nobody said who may see this"
+
+
+@undeclared_pages.get("/probe/staff-page")
+@login_required
+def staff_page() -> str:
+    return "staff only"
+
+
+@pytest.fixture(scope="module")
+def probe_app(cf_settings):
+    app = create_app(cf_settings, testing=True)
+    for blp in (probe, probe_head_office, undeclared):
+        api_of(app).register_blueprint(blp)
+    app.register_blueprint(undeclared_pages)
+    return app
+
+
+@pytest.fixture(scope="module")
+def tokens(app):
+    return Tokens(app)
+
+
+@pytest.fixture(autouse=True)
+def _tokens_actor(tokens):
+    # Tokens made during a test are audited; the module's actor names this suite rather than the first test.
+    with CurrentActor.bind(Actor(id="test:authorization", kind=ActorKind.SYSTEM)):
+        yield
+
+
+# --- API ---------------------------------------------------------------------------------------------------------
+
+
+def test_every_operation_declares_its_access(client):
+    operations, problems = walk_openapi(client.get("/api/v1/openapi.json").get_json())
+    assert not problems, "\n".join(problems)
+    assert {str(op) for op in operations} >= {"GET /api/v1/me", "GET /api/v1/tenant"}
+
+
+def test_the_walk_reports_an_undeclared_operation(probe_app):
+    # Positive control of the check itself: a route with no declaration must not slip through.
+    _, problems = walk_openapi(probe_app.test_client().get("/api/v1/openapi.json").get_json())
+    assert problems == ["GET /api/v1/probe/undeclared: declares neither @blp.auth(...) nor @blp.public(reason)"]
+
+
+def test_the_security_scheme_lists_every_scope_with_its_labels(client):
+    scheme = client.get("/api/v1/openapi.json").get_json()["components"]["securitySchemes"][SECURITY_SCHEME]
+    flow = scheme["flows"]["clientCredentials"]
+    assert flow["tokenUrl"] == "/oauth/token"
+    assert flow["scopes"] == {s.code: f"{s.label_en} ({s.label_zh})" for s in Scope}
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+def test_api_matrix(app, tokens, caller, tenant_a, tenant_b):
+    failures = run_matrix(app, tokens, caller, tenant_a, tenant_b)
+    assert not failures, "\n".join(failures)
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+def test_api_matrix_takes_in_new_routes(probe_app, tokens, caller, tenant_a, tenant_b):
+    # The probe routes join the matrix with no line of this test naming them, head-office one included.
+    operations, _ = walk_openapi(probe_app.test_client().get("/api/v1/openapi.json").get_json())
+    assert {str(op) for op in operations} >= {"GET /api/v1/probe/loans/{loan_id}", "GET /api/v1/probe/banks"}
+    failures = run_matrix(probe_app, tokens, caller, tenant_a, tenant_b)
+    assert not failures, "\n".join(failures)
+
+
+def test_auth_is_checked_before_arguments(probe_app, tokens, tenant_a):
+    http = probe_app.test_client()
+    url = f"/t/{tenant_a.slug}/api/v1/probe/loans/7"
+    assert http.get(url).status_code == 401
+    allowed = tokens(Context.TENANT, tenant_a.slug, ("loans:read",))
+    assert http.get(url, headers=allowed).status_code == 422
+    assert http.get(url, headers=allowed, query_string={"currency": "CNY"}).json == {"loan_id": 7, "currency": "CNY"}
+
+
+def test_auth_below_argument_parsing_is_refused_at_import():
+    blp = Blueprint("misordered", __name__)
+    with pytest.raises(TypeError, match="401 before"):
+        @blp.arguments(LoanQueryArgsSchema, location="query")
+        @blp.auth(Scope.LOANS_READ)
+        def get(args):
+            return args
+    with pytest.raises(TypeError, match="twice"):
+        @blp.public("reason")
+        @blp.auth(Scope.LOANS_READ)
+        def twice():
+            return {}
+    with pytest.raises(ValueError):
+        blp.public(" ")
+    with pytest.raises(TypeError):
+        blp.auth("loans:read")
+
+
+# --- portal pages ------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def staff(app, tenant_a, tenant_b):
+    """Logged-in test clients: a loan officer of tenant A and one of tenant B."""
+    made = []
+    clients = {}
+    with CurrentActor.bind(Actor(id="test:authorization", kind=ActorKind.SYSTEM)):
+        for tenant in (tenant_a, tenant_b):
+            username = f"u{uuid.uuid4().hex[:10]}"
+            with SystemContext("test: staff users"), shared_session() as shared, shared.begin():
+                identity_services.create_user(shared, username, "李娜", password=PASSWORD)
+                identity_services.grant(shared, username, "loan_officer", tenant.slug)
+            made.append(username)
+            http = app.test_client()
+            page = http.get(f"/t/{tenant.slug}/login", headers=HTML).get_data(as_text=True)
+            token = re.search(r'name="csrf_token" value="([^"]+)"', page)[1]
+            done = http.post(f"/t/{tenant.slug}/login", headers=HTML,
+                             data={"username": username, "password": PASSWORD, "csrf_token": token})
+            assert done.status_code == 302, done.get_data(as_text=True)
+            clients[tenant.slug] = http
+    yield clients
+    with shared_session() as shared, shared.begin():
+        shared.execute(delete(User).where(User.username.in_(made)))
+
+
+def page_url(app, endpoint: str, prefix: str) -> str:
+    rule = next(app.url_map.iter_rules(endpoint))
+    url = rule.rule
+    for name in rule.arguments:
+        assert name in PAGE_SAMPLES.get(endpoint, {}), f"{endpoint}: declare a sample {name!r} in PAGE_SAMPLES"
+        url = re.sub(rf"<(?:\w+:)?{name}>", str(PAGE_SAMPLES[endpoint][name]), url)
+    return prefix + url
+
+
+def served(response, prefix: str) -> bool:
+    """A page was served: 200, or a redirect that is not to the login page (a language switch, a logged-in
+    user sent from the login form to their profile)."""
+    if response.status_code == 200:
+        return True
+    return response.status_code == 302 and not response.headers["Location"].startswith(f"{prefix}/login")
+
+
+def test_every_page_declares_its_access(app):
+    pages, problems = walk_pages(app)
+    assert not problems, "\n".join(problems)
+    assert {"portal.home", "account.login", "account.profile", "api-docs.openapi_json"} <= {e for e, _ in pages}
+
+
+def test_the_page_walk_reports_an_undeclared_page(probe_app):
+    pages, problems = walk_pages(probe_app)
+    assert problems == ["undeclared_pages.undeclared_page (/probe/undeclared-page): declares neither "
+                        "@public(reason) nor @login_required"]
+    assert ("undeclared_pages.staff_page", access_of(staff_page)) in pages
+
+
+@pytest.mark.parametrize("caller", ["anonymous", "same_tenant", "other_tenant"])
+def test_page_matrix(app, staff, caller, tenant_a, tenant_b):
+    prefix = f"/t/{tenant_a.slug}"
+    pages, _ = walk_pages(app)
+    failures = []
+    for endpoint, access in pages:
+        url = page_url(app, endpoint, prefix)
+        if caller == "anonymous":
+            response = app.test_client().get(url, headers=HTML)
+            ok = served(response, prefix) if access.public else (
+                response.status_code == 302 and response.headers["Location"].startswith(f"{prefix}/login?next="))
+        elif caller == "same_tenant":
+            response = staff[tenant_a.slug].get(url, headers=HTML)
+            ok = served(response, prefix) if access.public else response.status_code == 200
+        else:
+            response = staff[tenant_b.slug].get(url, headers=HTML)
+            # A session never acts at another bank's address; the orchestrator's probes carry no data.
+            ok = served(response, prefix) if endpoint in sessions.UNSCOPED_ENDPOINTS else response.status_code == 403
+        if not ok:
+            failures.append(f"{endpoint} {url} as {caller} ({'public' if access.public else 'login'}): "
+                            f"{response.status_code} {response.headers.get('Location', '')}")
+    assert not failures, "\n".join(failures)
