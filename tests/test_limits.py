@@ -258,3 +258,15 @@ def test_unknown_client_and_wrong_secret_do_the_same_work_and_answer_alike(clien
     wrong = failure((oauth_client[0], "x" * 43))
     assert unknown == wrong
     assert wrong[0] == 401 and wrong[1]["error"] == "invalid_client" and wrong[3] == 1
+
+
+def test_second_factor_posts_are_limited_like_the_login(cf_settings):
+    client = limited_app(cf_settings, ratelimit_login="2/minute").test_client()
+    for path in ("/login/totp", "/login/totp/enrol"):
+        page = client.get(path, headers=HTML)
+        assert page.status_code == 200
+        token = client.get("/login", headers=HTML).get_data(as_text=True).split('name="csrf_token" value="')[1]
+        token = token.split('"')[0]
+        for _ in range(2):
+            assert client.post(path, data={"code": "123456", "csrf_token": token}, headers=HTML).status_code != 429
+        assert_too_many(client.post(path, data={"code": "123456", "csrf_token": token}, headers=HTML), html=True)

@@ -162,10 +162,10 @@ def test_a_session_is_refused_on_another_tenant_never_switched(client, make_user
 
 
 def test_head_office_login_at_the_root(client, make_user, now):
-    username = make_user("platform_admin")
+    username = make_user("head_office_product_owner")
     assert log_in(client, "", username).headers["Location"] == "/account"
     page = client.get("/account", headers={"Accept": "text/html", "Accept-Language": "en"})
-    assert "Platform administrator" in page.get_data(as_text=True)
+    assert "Head-office product owner" in page.get_data(as_text=True)
 
 
 def test_forced_password_change(client, make_user, tenant_a, now):

@@ -66,6 +66,24 @@ def login_context(shared: Session, user: User, tenant_slug: str | None) -> Conte
         else Context.HEAD_OFFICE
 
 
+def is_locked(user: User, now: dt.datetime) -> bool:
+    return user.locked_until is not None and user.locked_until > now
+
+
+def record_failure(user: User, now: dt.datetime) -> None:
+    """Count a failed password or second-factor check; lock the account after ``login_max_failures`` in a row.
+
+    Failures while locked do not extend the lock, so an attacker cannot keep a person locked out for ever.
+    """
+    if is_locked(user, now):
+        return
+    settings = settings_module.get()
+    user.failed_login_count += 1
+    if user.failed_login_count >= settings.login_max_failures:
+        user.locked_until = now + dt.timedelta(minutes=settings.login_lockout_minutes)
+        user.failed_login_count = 0
+
+
 def authenticate(shared: Session, username: str, password: str, tenant_slug: str | None) -> Login:
     """Check ``username``/``password`` for a login into ``tenant_slug`` (None: head office or regulator).
 
@@ -73,7 +91,6 @@ def authenticate(shared: Session, username: str, password: str, tenant_slug: str
     a success resets the count, records the login time and upgrades an outdated hash. Flushes; the caller commits,
     failures included (the count must survive the refusal). Raises ``LoginFailed``.
     """
-    settings = settings_module.get()
     now = clock.now()
     user = shared.scalar(select(User).where(User.username == username.strip().lower()).with_for_update()) \
         if username.strip() and len(password) <= MAX_LENGTH else None
@@ -81,13 +98,9 @@ def authenticate(shared: Session, username: str, password: str, tenant_slug: str
         verify_password(_dummy_hash(), password[:MAX_LENGTH])
         raise LoginFailed()
     ok, new_hash = verify_password(user.password_hash, password)
-    locked = user.locked_until is not None and user.locked_until > now
+    locked = is_locked(user, now)
     if not ok:
-        if not locked:
-            user.failed_login_count += 1
-            if user.failed_login_count >= settings.login_max_failures:
-                user.locked_until = now + dt.timedelta(minutes=settings.login_lockout_minutes)
-                user.failed_login_count = 0
+        record_failure(user, now)
         shared.flush()
         raise LoginFailed()
     if locked or not user.active:

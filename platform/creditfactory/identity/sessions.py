@@ -3,6 +3,10 @@
 The session lives in Flask's signed cookie: user id, context, tenant slug, login time and last request time. Each
 request checks idle and absolute expiry, refuses (403) a request whose tenant differs from the session's — a
 session is never switched to another bank — and binds ``CurrentPrincipal`` and ``CurrentActor`` until teardown.
+
+A login that still owes its second factor (TOTP) is kept under another key, ``PENDING_KEY``: ``load`` never reads
+it, so it binds no principal and opens no page; only the second-factor pages look at it, and it lapses after
+``PENDING_MINUTES``.
 """
 
 from __future__ import annotations
@@ -26,6 +30,10 @@ from .principal import CurrentPrincipal, Principal, load_principal
 
 #: Key of the login inside the Flask session.
 SESSION_KEY = "login"
+#: Key of a login that has passed the password and still owes its second factor.
+PENDING_KEY = "pending_login"
+#: Time to type the code (or enrol an app) after the password; then the password is asked again.
+PENDING_MINUTES = 5
 #: Endpoints every session may reach whatever it acts for: the orchestrator's probes carry no data.
 UNSCOPED_ENDPOINTS = {"health.healthz", "health.readyz"}
 
@@ -43,6 +51,38 @@ def start(login: Login) -> None:
         "seen_at": now.timestamp(),
         "previous_login_at": login.previous_login_at.timestamp() if login.previous_login_at else None,
     }
+
+
+def start_pending(login: Login, next_path: str | None) -> None:
+    """Remember a login that passed the password and owes its second factor; grants nothing yet. Clears the
+    session first, like ``start``."""
+    session.clear()
+    session[PENDING_KEY] = {
+        "user_id": login.user.id,
+        "context": login.principal.context.value,
+        "tenant": login.principal.tenant_slug,
+        "at": clock.now().timestamp(),
+        "previous_login_at": login.previous_login_at.timestamp() if login.previous_login_at else None,
+        "next": next_path,
+    }
+
+
+def pending() -> dict[str, Any] | None:
+    """The pending login of this session, if it is recent and belongs to this address's bank (or head office)."""
+    data = session.get(PENDING_KEY)
+    if not data:
+        return None
+    requested = CurrentTenant.get_or_none()
+    if (requested.slug if requested is not None else None) != data["tenant"] \
+            or clock.now().timestamp() - data["at"] > PENDING_MINUTES * 60:
+        return None
+    return data
+
+
+def complete(user: User, principal: Principal, data: dict[str, Any]) -> None:
+    """Turn the pending login ``data`` into a full session once the second factor passed."""
+    previous = data["previous_login_at"]
+    start(Login(user, principal, dt.datetime.fromtimestamp(previous, dt.timezone.utc) if previous else None))
 
 
 def end() -> None:

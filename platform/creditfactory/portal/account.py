@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import functools
-from typing import Callable, ParamSpec, TypeVar
+from typing import Any, Callable, ParamSpec, TypeVar
 
 from flask import Blueprint, Flask, Response, g, redirect, render_template, request, url_for
 from flask_babel import gettext
+from sqlalchemy.orm import Session
 
 from ..db import CurrentTenant, shared_session
-from ..identity import sessions
-from ..identity.login import LoginFailed, SamePassword, WrongCurrentPassword, authenticate, change_password
+from ..identity import sessions, totp
+from ..identity.errors import AccessDenied
+from ..identity.login import Login, LoginFailed, SamePassword, WrongCurrentPassword, authenticate, change_password
 from ..identity.models import User
 from ..identity.passwords import MAX_LENGTH, MIN_LENGTH, WeakPassword
-from ..identity.principal import CurrentPrincipal
+from ..identity.permissions import Context
+from ..identity.principal import CurrentPrincipal, Principal, load_principal
 from ..identity.roles import STANDARD_ROLES
 from ..web.access import LOGIN_REQUIRED, declare, public
 from ..web.errors import abort_problem
@@ -58,14 +61,100 @@ def login() -> str | Response:
             except LoginFailed:
                 done = None
         if done is not None:
-            sessions.start(done)
-            if done.user.must_change_password:
-                return redirect(url_for("account.change_password"))
-            back = local_path(request.args.get("next"))
-            return redirect(request.script_root + back if back else url_for("account.profile"))
+            return _after_password(done)
         error = gettext("The username or password is incorrect, or the account is locked for a while.")
     return render_template("portal/login.html", username=username, error=error,
                            expired=request.args.get("expired") == "1"), (401 if error else 200)
+
+
+def _after_password(done: Login) -> Response:
+    next_path = local_path(request.args.get("next"))
+    if totp.enrolled(done.user):
+        sessions.start_pending(done, next_path)
+        return redirect(url_for("account.second_factor"))
+    if totp.totp_required(done.principal):
+        sessions.start_pending(done, next_path)
+        return redirect(url_for("account.enrol_second_factor"))
+    sessions.start(done)
+    return _landing(done.user, next_path)
+
+
+def _landing(user: User, next_path: str | None) -> Response:
+    if user.must_change_password:
+        return redirect(url_for("account.change_password"))
+    return redirect(request.script_root + next_path if next_path else url_for("account.profile"))
+
+
+@blueprint.route("/login/totp", methods=["GET", "POST"], endpoint="second_factor")
+@public("the login's second step; it acts only on the login its own session has begun with the password")
+def second_factor_page() -> str | Response:
+    """Second step of the login: the six-digit code of the user's authenticator app."""
+    if CurrentPrincipal.get_or_none() is not None:
+        return redirect(url_for("account.profile"))
+    pending = sessions.pending()
+    error = None
+    if pending is not None and request.method == "POST":
+        with shared_session() as shared, shared.begin():
+            user = shared.get(User, pending["user_id"], with_for_update=True)
+            try:
+                if user is None:
+                    raise totp.CodeRefused("the user is gone")
+                totp.verify(shared, user, request.form.get("code", "")[:16])
+                principal = _fresh_principal(shared, user, pending)
+            except (totp.CodeRefused, AccessDenied):
+                principal = None
+        if principal is not None:
+            return _complete(user, principal, pending)
+        error = _code_refused()
+    return render_template("portal/totp.html", pending=pending is not None, error=error), (401 if error else 200)
+
+
+@blueprint.route("/login/totp/enrol", methods=["GET", "POST"], endpoint="enrol_second_factor")
+@public("the enrolment a login that requires a second factor must pass; it acts only on the login its own "
+        "session has begun with the password")
+def enrol_second_factor_page() -> str | Response:
+    """Set up an authenticator app, required before the first login of administrators and regulators."""
+    if CurrentPrincipal.get_or_none() is not None:
+        return redirect(url_for("account.profile"))
+    pending = sessions.pending()
+    if pending is None:
+        return render_template("portal/totp_enrol.html", pending=False)
+    error = principal = None
+    with shared_session() as shared, shared.begin():
+        user = shared.get(User, pending["user_id"], with_for_update=True)
+        if user is None or totp.enrolled(user):
+            # Enrolled meanwhile (another tab): the code is asked like at any other login.
+            return redirect(url_for("account.second_factor"))
+        secret = totp.begin_enrolment(shared, user)
+        if request.method == "POST":
+            try:
+                totp.confirm_enrolment(shared, user, request.form.get("code", "")[:16])
+                principal = _fresh_principal(shared, user, pending)
+            except (totp.CodeRefused, AccessDenied):
+                error = _code_refused()
+        uri = totp.provisioning_uri(user, secret)
+    if principal is not None:
+        return _complete(user, principal, pending)
+    # Four-character groups are what people can copy into an app without losing their place.
+    grouped = " ".join(secret[i:i + 4] for i in range(0, len(secret), 4))
+    return render_template("portal/totp_enrol.html", pending=True, secret=grouped, uri=uri, error=error), \
+        (401 if error else 200)
+
+
+def _code_refused() -> str:
+    # One message for a wrong, late or reused code and a locked account, like the password step.
+    return gettext("The code is incorrect or was already used. Wait for the next code and try again.")
+
+
+def _fresh_principal(shared: Session, user: User, pending: dict[str, Any]) -> Principal:
+    # Roles are read again: one revoked during the second step must not come back with the session.
+    return load_principal(shared, user, Context(pending["context"]), pending["tenant"])
+
+
+def _complete(user: User, principal: Principal, pending: dict[str, Any]) -> Response:
+    # Only after the transaction committed (the accepted time step is stored): the session opens last.
+    sessions.complete(user, principal, pending)
+    return _landing(user, pending["next"])
 
 
 @blueprint.post("/logout")

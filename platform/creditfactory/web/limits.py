@@ -1,4 +1,5 @@
-"""Rate limits by client address on the endpoints that check secrets: the login form and the OAuth2 client endpoints.
+"""Rate limits by client address on the endpoints that check secrets: the login form and its second step, and the
+OAuth2 client endpoints.
 
 Account lockout (identity/login.py) stops guessing one account's password; these limits stop one address from
 trying many accounts or client secrets, and from making the server run argon2 at will. Only those endpoints are
@@ -29,6 +30,8 @@ log = logging.getLogger(__name__)
 OAUTH_ENDPOINTS = ("oauth.issue_token", "oauth.revoke_token", "oauth.introspect_token")
 #: The portal login view; only its POST (a password check) is limited, so the form itself always loads.
 LOGIN_ENDPOINT = "account.login"
+#: The login's second step and forced enrolment: their POST checks a six-digit code, limited like the password.
+SECOND_FACTOR_ENDPOINTS = ("account.second_factor", "account.enrol_second_factor")
 DETAIL = "Too many attempts from this address; try again after the time in Retry-After (seconds)."
 
 _RETRY_AFTER = "creditfactory_retry_after"
@@ -58,7 +61,7 @@ def _too_many_requests(error: RateLimitExceeded) -> Response:
 
 
 def init_app(app: Flask, settings: Settings) -> Limiter:
-    """Limit the login POST and the OAuth2 client endpoints; must follow the blueprints that define them."""
+    """Limit the login and second-factor POSTs and the OAuth2 client endpoints; must follow the blueprints that define them."""
     storage = settings.ratelimit_storage_url or "memory://"
     if not settings.ratelimit_storage_url:
         log.warning("CREDITFACTORY_RATELIMIT_STORAGE_URL is not set: rate limits count in this process only; "
@@ -75,6 +78,9 @@ def init_app(app: Flask, settings: Settings) -> Limiter:
     )
     login = app.view_functions[LOGIN_ENDPOINT]
     app.view_functions[LOGIN_ENDPOINT] = limiter.limit(settings.ratelimit_login, methods=["POST"])(login)
+    for endpoint in SECOND_FACTOR_ENDPOINTS:
+        app.view_functions[endpoint] = limiter.limit(settings.ratelimit_login, methods=["POST"])(
+            app.view_functions[endpoint])
     for endpoint in OAUTH_ENDPOINTS:
         app.view_functions[endpoint] = limiter.limit(settings.ratelimit_oauth)(app.view_functions[endpoint])
     app.register_error_handler(RateLimitExceeded, _too_many_requests)
