@@ -12,6 +12,7 @@ import re
 import uuid
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 import flask_smorest
 import marshmallow as ma
@@ -399,13 +400,27 @@ def test_the_page_walk_reports_an_undeclared_page(probe_app):
     assert ("undeclared_pages.staff_page", access_of(staff_page)) in pages
 
 
+@pytest.fixture(scope="module")
+def page_queries(tenant_a):
+    """Query strings without which a page answers 400 rather than serving: the authorization endpoint needs a
+    valid request of an app registered for tenant A."""
+    with SystemContext("test: app client"), shared_session() as shared, shared.begin():
+        field_app = oauth_services.create_client(shared, "外勤App", "loans:read", tenant_slug=tenant_a.slug,
+                                                 redirect_uris=("https://field.example/cb",), public=True).client
+    return {"oauth.authorize": {"response_type": "code", "client_id": field_app.client_id,
+                                "redirect_uri": "https://field.example/cb", "code_challenge_method": "S256",
+                                "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"}}
+
+
 @pytest.mark.parametrize("caller", ["anonymous", "same_tenant", "other_tenant"])
-def test_page_matrix(app, staff, caller, tenant_a, tenant_b):
+def test_page_matrix(app, staff, page_queries, caller, tenant_a, tenant_b):
     prefix = f"/t/{tenant_a.slug}"
     pages, _ = walk_pages(app)
     failures = []
     for endpoint, access in pages:
         url = page_url(app, endpoint, prefix)
+        if endpoint in page_queries:
+            url += "?" + urlencode(page_queries[endpoint])
         if caller == "anonymous":
             response = app.test_client().get(url, headers=HTML)
             ok = served(response, prefix) if access.public else (

@@ -59,7 +59,7 @@ def test_client_credentials_token_acts_for_its_tenant_only(client, tenant_a, ten
     me = client.get(f"/t/{tenant_a.slug}/api/v1/me", headers=bearer(token))
     assert me.status_code == 200, me.json
     assert me.json == {"client_id": creds[0], "client_name": "核心系统", "context": "tenant",
-                       "tenant": tenant_a.slug, "scopes": ["applications:read", "loans:read"]}
+                       "tenant": tenant_a.slug, "scopes": ["applications:read", "loans:read"], "user": None}
     assert client.get("/api/v1/me", headers={**bearer(token), "Host": f"{tenant_a.slug}.localhost"}).status_code == 200
 
     other = client.get(f"/t/{tenant_b.slug}/api/v1/me", headers=bearer(token))
@@ -89,10 +89,10 @@ def test_bad_credentials_and_scopes_are_refused(client, tenant_a, tenant_b):
                             headers=basic(*creds))
     assert elsewhere.status_code == 400 and elsewhere.json["error"] == "unauthorized_client"
     assert get_token(client, creds, scope="loans:read").status_code == 200
-    # Not built yet (docs/oauth.md): asked for, they are refused in the RFC's words.
+    # A machine client acts as itself only: the grants for apps acting for users are not its to use.
     for grant in ("authorization_code", "refresh_token"):
-        unsupported = client.post("/oauth/token", data={"grant_type": grant}, headers=basic(*creds))
-        assert unsupported.status_code == 400 and unsupported.json["error"] == "unsupported_grant_type"
+        unauthorized = client.post("/oauth/token", data={"grant_type": grant}, headers=basic(*creds))
+        assert unauthorized.status_code == 400 and unauthorized.json["error"] == "unauthorized_client"
 
 
 def test_missing_unknown_expired_and_revoked_tokens_get_401_problems(client, tenant_a):

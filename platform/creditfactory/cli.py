@@ -521,23 +521,33 @@ def clients() -> None:
 @click.option("--scope", required=True, help='Space-separated scopes, e.g. "applications:read loans:read".')
 @click.option("--context", type=click.Choice(["tenant", "head_office", "regulator"]), default="tenant",
               show_default=True)
+@click.option("--redirect-uri", "redirect_uris", multiple=True,
+              help="An app users log in to (authorization code with PKCE): where codes go, matched exactly. "
+                   "Repeat for several.")
+@click.option("--public", is_flag=True, help="The app cannot keep a secret (a mobile app): none is issued.")
 @click.option("--json", "as_json", is_flag=True)
 @domain_errors
-def clients_create(tenant_slug: str | None, name: str, scope: str, context: str, as_json: bool) -> None:
+def clients_create(tenant_slug: str | None, name: str, scope: str, context: str, redirect_uris: tuple[str, ...],
+                   public: bool, as_json: bool) -> None:
     """Register a client; its id and secret are printed once (only the secret's hash is stored)."""
     from .identity.oauth import services
     from .identity.permissions import Context
 
     with _operator_unit_of_work("clients create") as session:
-        issued = services.create_client(session, name, scope, context=Context(context), tenant_slug=tenant_slug)
+        issued = services.create_client(session, name, scope, context=Context(context), tenant_slug=tenant_slug,
+                                        redirect_uris=redirect_uris, public=public)
     client = issued.client
     if as_json:
         _echo_json({"client_id": client.client_id, "client_secret": issued.client_secret, "name": client.name,
-                    "context": client.context, "tenant": tenant_slug, "scope": client.scope})
+                    "context": client.context, "tenant": tenant_slug, "scope": client.scope,
+                    "grant_types": client.grant_types.split(), "redirect_uris": client.redirect_uris.split()})
         return
     click.echo(f"created OAuth client {client.client_id} ({client.name}) for {tenant_slug or context}, "
-               f"scope: {client.scope}")
-    click.echo(f"client secret (shown once, stored only as a hash): {issued.client_secret}")
+               f"scope: {client.scope}, grants: {client.grant_types}")
+    if issued.client_secret is None:
+        click.echo("public client: no secret; it proves its requests with PKCE")
+    else:
+        click.echo(f"client secret (shown once, stored only as a hash): {issued.client_secret}")
 
 
 @clients.command("revoke")

@@ -90,6 +90,8 @@ class Settings:
     ratelimit_login: str = "10/minute;100/hour"
     #: Requests per client address to each OAuth2 client endpoint (token, revoke, introspect).
     ratelimit_oauth: str = "30/minute"
+    #: Days an OAuth2 refresh token (mobile field app) lives; each refresh rotates it and starts the days again.
+    oauth_refresh_token_days: int = 14
 
     @property
     def embedded(self) -> bool:
@@ -238,6 +240,8 @@ def validate(settings: Settings) -> Settings:
     if settings.ratelimit_storage_url and not re.match(r"^rediss?://", settings.ratelimit_storage_url):
         raise bad("ratelimit_storage_url", "must be empty (in-process memory, development only) or a redis:// or "
                                            "rediss:// URL")
+    if not 1 <= settings.oauth_refresh_token_days <= 90:
+        raise bad("oauth_refresh_token_days", "must be between 1 and 90")
     for key in ("ratelimit_login", "ratelimit_oauth"):
         _check_rate_limits(getattr(settings, key), bad(key, "must be limits such as '10/minute;100/hour' "
                                                             "(at least 1 per period)"))

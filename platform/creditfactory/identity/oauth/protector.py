@@ -12,9 +12,11 @@ from flask import g
 
 from ...audit import Actor, ActorKind, CurrentActor
 from ...db import CurrentTenant
+from ...db import shared_session
 from ...web.errors import abort_problem
+from ..errors import AccessDenied
 from ..permissions import Context
-from ..principal import CurrentPrincipal, Principal
+from ..principal import CurrentPrincipal, Principal, load_principal
 from ..scopes import Scope, permissions_of
 from .models import OAuthToken
 from .server import find_token
@@ -48,10 +50,23 @@ protector = ProblemResourceProtector()
 protector.register_token_validator(HashedBearerTokenValidator())
 
 
-def principal_of(token: OAuthToken) -> Principal:
-    """The client acting through ``token``: its context and tenant, and only what its scopes grant there."""
+def principal_of(token: OAuthToken) -> Principal | None:
+    """Who acts through ``token``, with only what its scopes grant: the client itself in its context and tenant,
+    or the user the token was issued to, holding their own permissions there intersected with the scopes'.
+    None when that user may no longer act there (deactivated, membership withdrawn)."""
     context = Context(token.context)
     permissions = frozenset(p for p in permissions_of(token.scope.split()) if p.context is context)
+    if token.user is not None:
+        # Roles are read afresh, as for a session: a revoked role narrows the token at once, and a scope never
+        # grants the user more than they hold.
+        with shared_session() as session:
+            try:
+                own = load_principal(session, token.user, context, token.tenant_slug)
+            except AccessDenied:
+                return None
+        return Principal(user_id=token.user.id, username=token.user.username, context=context,
+                         tenant_slug=token.tenant_slug, permissions=permissions & own.permissions,
+                         roles=frozenset(), client_id=token.client.client_id)
     return Principal(user_id=None, username=token.client.client_id, context=context, tenant_slug=token.tenant_slug,
                      permissions=permissions, roles=frozenset(), client_id=token.client.client_id)
 
@@ -83,8 +98,16 @@ def require_token(*scopes: Scope) -> Callable[[Callable[_P, _R]], Callable[_P, _
             except OAuth2Error as error:
                 protector.raise_error_response(error)
             _check_tenant(token)
-            actor = Actor(id=token.client.client_id, kind=ActorKind.CLIENT, display=token.client.name)
-            with CurrentPrincipal.bind(principal_of(token)), CurrentActor.bind(actor):
+            principal = principal_of(token)
+            if principal is None:
+                abort_problem(401, "the user this token acts for may no longer act here",
+                              headers={"WWW-Authenticate": _CHALLENGE})
+            if token.user is not None:
+                actor = Actor(id=str(token.user.id), kind=ActorKind.USER,
+                              display=f"{token.user.username} ({token.client.name})")
+            else:
+                actor = Actor(id=token.client.client_id, kind=ActorKind.CLIENT, display=token.client.name)
+            with CurrentPrincipal.bind(principal), CurrentActor.bind(actor):
                 return view(*args, **kwargs)
 
         wrapper.required_scopes = scopes  # type: ignore[attr-defined]

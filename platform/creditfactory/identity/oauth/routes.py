@@ -11,7 +11,7 @@ from ...web.smorest import Blueprint
 from .protector import current_token
 
 blp = Blueprint("me", __name__, url_prefix="/me", tenant_required=False,
-                description="The machine client a bearer token acts as.")
+                description="The machine client, or the user through an app, a bearer token acts as.")
 
 
 class TokenIdentitySchema(ma.Schema):
@@ -20,6 +20,7 @@ class TokenIdentitySchema(ma.Schema):
     context = ma.fields.String(metadata={"description": "tenant, head_office or regulator"})
     tenant = ma.fields.String(allow_none=True, metadata={"description": "The village bank's slug; null outside one"})
     scopes = ma.fields.List(ma.fields.String())
+    user = ma.fields.String(allow_none=True, metadata={"description": "The user's username; null for a machine"})
 
 
 @blp.route("")
@@ -27,7 +28,8 @@ class MeViews(MethodView):
     @blp.auth()
     @blp.response(200, TokenIdentitySchema)
     def get(self) -> dict[str, Any]:
-        """The client, context, tenant and scopes of the bearer token"""
+        """The client, context, tenant, scopes and user of the bearer token"""
         token = current_token()
         return {"client_id": token.client.client_id, "client_name": token.client.name, "context": token.context,
-                "tenant": token.tenant_slug, "scopes": token.scope.split()}
+                "tenant": token.tenant_slug, "scopes": token.scope.split(),
+                "user": token.user.username if token.user is not None else None}
