@@ -4,22 +4,20 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import re
-import uuid
 
 import pytest
-from sqlalchemy import delete, select
+from sqlalchemy import select
 
 from creditfactory import settings as settings_module
 from creditfactory.app import create_app
 from creditfactory.db import SystemContext, shared_session
-from creditfactory.identity import clock, services
+from creditfactory.identity import services
 from creditfactory.identity.models import User
+from creditfactory.testing.staff import CLOCK_START, STAFF_PASSWORD as PASSWORD, csrf_token as csrf, log_in
 
 
-PASSWORD = "a long enough passphrase"
 HTML = {"Accept": "text/html"}
-START = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.timezone.utc)
+START = CLOCK_START
 
 
 @pytest.fixture(scope="module")
@@ -39,51 +37,6 @@ def app(cf_settings):
     app.add_url_rule("/whoami", view_func=whoami)
     yield app
     settings_module.configure(cf_settings)
-
-
-@pytest.fixture
-def now(monkeypatch):
-    """The clock logins and sessions read; tests move it with ``now.advance(...)``."""
-
-    class Clock:
-        at = START
-
-        def advance(self, **delta):
-            self.at += dt.timedelta(**delta)
-
-    fake = Clock()
-    monkeypatch.setattr(clock, "now", lambda: fake.at)
-    return fake
-
-
-@pytest.fixture
-def make_user(cf_settings):
-    """``make_user(role, tenant=None, must_change=False)``: a committed user, removed after the test."""
-    made = []
-
-    def make(role: str, tenant=None, *, must_change: bool = False) -> str:
-        username = f"u{uuid.uuid4().hex[:10]}"
-        with SystemContext("test: staff users"), shared_session() as shared, shared.begin():
-            user, _ = services.create_user(shared, username, "李娜", password=PASSWORD)
-            user.must_change_password = must_change
-            services.grant(shared, username, role, tenant.slug if tenant else None)
-        made.append(username)
-        return username
-
-    yield make
-    with shared_session() as shared, shared.begin():
-        shared.execute(delete(User).where(User.username.in_(made)))
-
-
-def csrf(client, path: str) -> str:
-    page = client.get(path, headers=HTML).get_data(as_text=True)
-    return re.search(r'name="csrf_token" value="([^"]+)"', page)[1]
-
-
-def log_in(client, prefix: str, username: str, password: str = PASSWORD):
-    token = csrf(client, f"{prefix}/login")
-    return client.post(f"{prefix}/login", data={"username": username, "password": password, "csrf_token": token},
-                       headers=HTML)
 
 
 def stored(username: str) -> User:

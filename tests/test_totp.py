@@ -6,23 +6,32 @@ import dataclasses
 import datetime as dt
 import re
 import urllib.parse
-import uuid
 
 import pyotp
 import pytest
-from sqlalchemy import delete, select, text
+from sqlalchemy import select, text
 
 from creditfactory import settings as settings_module
 from creditfactory.app import create_app
-from creditfactory.db import SystemContext, shared_session
-from creditfactory.identity import clock, services, totp
+from creditfactory.db import shared_session
+from creditfactory.identity import totp
 from creditfactory.identity.models import User
 from creditfactory.identity.permissions import Context
 from creditfactory.identity.principal import Principal
+from creditfactory.testing.staff import CLOCK_START, csrf_token, log_in as staff_log_in
 
-PASSWORD = "a long enough passphrase"
 HTML = {"Accept": "text/html", "Accept-Language": "en"}
-START = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.timezone.utc)
+START = CLOCK_START
+
+
+def csrf(client, path: str) -> str:
+    return csrf_token(client, path, HTML)
+
+
+def log_in(client, prefix: str, username: str):
+    return staff_log_in(client, prefix, username, headers=HTML)
+
+
 REFUSED = "The code is incorrect or was already used."
 
 
@@ -31,47 +40,6 @@ def app(cf_settings):
     app = create_app(dataclasses.replace(cf_settings, login_max_failures=3, login_lockout_minutes=15), testing=True)
     yield app
     settings_module.configure(cf_settings)
-
-
-@pytest.fixture
-def now(monkeypatch):
-    class Clock:
-        at = START
-
-        def advance(self, **delta):
-            self.at += dt.timedelta(**delta)
-
-    fake = Clock()
-    monkeypatch.setattr(clock, "now", lambda: fake.at)
-    return fake
-
-
-@pytest.fixture
-def make_user(cf_settings):
-    made = []
-
-    def make(role: str, tenant=None) -> str:
-        username = f"u{uuid.uuid4().hex[:10]}"
-        with SystemContext("test: staff users"), shared_session() as shared, shared.begin():
-            services.create_user(shared, username, "王芳", password=PASSWORD)
-            services.grant(shared, username, role, tenant.slug if tenant else None)
-        made.append(username)
-        return username
-
-    yield make
-    with shared_session() as shared, shared.begin():
-        shared.execute(delete(User).where(User.username.in_(made)))
-
-
-def csrf(client, path: str) -> str:
-    page = client.get(path, headers=HTML).get_data(as_text=True)
-    return re.search(r'name="csrf_token" value="([^"]+)"', page)[1]
-
-
-def log_in(client, prefix: str, username: str):
-    token = csrf(client, f"{prefix}/login")
-    return client.post(f"{prefix}/login", headers=HTML,
-                       data={"username": username, "password": PASSWORD, "csrf_token": token})
 
 
 def post_code(client, path: str, code: str):
@@ -197,7 +165,7 @@ def test_wrong_codes_lock_the_account(app, make_user, now):
 
 def test_the_pending_login_lapses(app, make_user, now):
     username = make_user("platform_admin")
-    generator = enrol(app.test_client(), "", username, START)
+    enrol(app.test_client(), "", username, START)
     now.advance(minutes=1)
     client = app.test_client()
     log_in(client, "", username)

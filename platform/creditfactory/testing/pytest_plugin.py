@@ -177,3 +177,49 @@ def app(cf_settings):
 def client(app):
     """A Flask test client of ``app``."""
     return app.test_client()
+
+
+@pytest.fixture
+def now(monkeypatch):
+    """The clock logins, sessions and second factors read, from ``staff.CLOCK_START``; ``now.advance(minutes=5)``."""
+    import datetime as dt
+
+    from ..identity import clock
+    from .staff import CLOCK_START
+
+    class Clock:
+        at = CLOCK_START
+
+        def advance(self, **delta):
+            self.at += dt.timedelta(**delta)
+
+    fake = Clock()
+    monkeypatch.setattr(clock, "now", lambda: fake.at)
+    return fake
+
+
+@pytest.fixture
+def make_user(cf_settings):
+    """``make_user(role, tenant=None, must_change=False)``: a committed user with ``staff.STAFF_PASSWORD`` and one
+    role, removed after the test."""
+    from sqlalchemy import delete
+
+    from ..db import SystemContext, shared_session
+    from ..identity import services
+    from ..identity.models import User
+    from .staff import STAFF_PASSWORD
+
+    made = []
+
+    def make(role: str, tenant=None, *, must_change: bool = False) -> str:
+        username = f"u{uuid.uuid4().hex[:10]}"
+        with SystemContext("test: staff users"), shared_session() as shared, shared.begin():
+            user, _ = services.create_user(shared, username, "李娜", password=STAFF_PASSWORD)
+            user.must_change_password = must_change
+            services.grant(shared, username, role, tenant.slug if tenant else None)
+        made.append(username)
+        return username
+
+    yield make
+    with shared_session() as shared, shared.begin():
+        shared.execute(delete(User).where(User.username.in_(made)))
