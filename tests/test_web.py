@@ -19,13 +19,14 @@ from sqlalchemy import create_engine, event
 
 from creditfactory.app import create_app
 from creditfactory.db import CurrentTenant, engine_for
+from creditfactory.portal.i18n import translation_directories
 from creditfactory.tenancy import routing, services
 from creditfactory.tenancy.registry import TenantDirectory
 from creditfactory.web import errors, health, logs
 from creditfactory.web.errors import PROBLEM_MIMETYPE, UNEXPECTED_DETAIL, abort_problem
 from creditfactory.web.smorest import Blueprint, api_of
 
-PORTAL = Path(__file__).resolve().parents[1] / "platform" / "creditfactory" / "portal"
+PACKAGE = Path(__file__).resolve().parents[1] / "platform" / "creditfactory"
 HTML = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
 
 
@@ -428,35 +429,61 @@ def test_unknown_language_is_a_404(client):
 # --- translation catalogues -------------------------------------------------------------------
 
 
-def catalogue(language: str):
+#: Every capability that has pages keeps its own catalogue next to them (see portal/i18n.py).
+CATALOGUES = [path.parent.name for path in translation_directories()]
+LANGUAGES = ["zh_Hans_CN", "en"]
+
+
+def catalogue(capability: str, language: str):
     from babel.messages.pofile import read_po
 
-    with (PORTAL / "translations" / language / "LC_MESSAGES" / "messages.po").open("rb") as po:
+    with (PACKAGE / capability / "translations" / language / "LC_MESSAGES" / "messages.po").open("rb") as po:
         return read_po(po)
 
 
-@pytest.mark.parametrize("language", ["zh_Hans_CN", "en"])
-def test_compiled_catalogue_matches_its_po_file(language):
+def test_the_portal_catalogue_is_found_first():
+    assert CATALOGUES[0] == "portal"
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("capability", CATALOGUES)
+def test_compiled_catalogue_matches_its_po_file(capability, language):
     from babel.messages.mofile import write_mo
 
     compiled = io.BytesIO()
-    write_mo(compiled, catalogue(language))
-    committed = (PORTAL / "translations" / language / "LC_MESSAGES" / "messages.mo").read_bytes()
-    assert compiled.getvalue() == committed, "run: pybabel compile -d platform/creditfactory/portal/translations"
+    write_mo(compiled, catalogue(capability, language))
+    committed = (PACKAGE / capability / "translations" / language / "LC_MESSAGES" / "messages.mo").read_bytes()
+    assert compiled.getvalue() == committed, f"run: pybabel compile -d platform/creditfactory/{capability}/translations"
 
 
-@pytest.mark.parametrize("language", ["zh_Hans_CN", "en"])
-def test_catalogue_covers_every_message_in_the_source(language):
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("capability", CATALOGUES)
+def test_catalogue_covers_every_message_in_the_source(capability, language):
     from babel.messages.extract import extract_from_dir
     from babel.messages.frontend import parse_mapping_cfg
 
-    with (PORTAL / "babel.cfg").open() as cfg:
+    with (PACKAGE / capability / "babel.cfg").open() as cfg:
         method_map, options_map = parse_mapping_cfg(cfg)
-    in_source = {message for _, _, message, _, _ in extract_from_dir(str(PORTAL), method_map, options_map)}
-    in_catalogue = {message.id for message in catalogue(language) if message.id}
-    assert in_source == in_catalogue, "run pybabel extract and update (see portal/babel.cfg)"
+    in_source = {message for _, _, message, _, _ in extract_from_dir(str(PACKAGE / capability), method_map, options_map)}
+    in_catalogue = {message.id for message in catalogue(capability, language) if message.id}
+    assert in_source == in_catalogue, f"run pybabel extract and update (see {capability}/babel.cfg)"
 
 
-def test_chinese_catalogue_translates_everything():
-    untranslated = [m.id for m in catalogue("zh_Hans_CN") if m.id and (not m.string or m.fuzzy)]
+@pytest.mark.parametrize("capability", CATALOGUES)
+def test_chinese_catalogue_translates_everything(capability):
+    untranslated = [m.id for m in catalogue(capability, "zh_Hans_CN") if m.id and (not m.string or m.fuzzy)]
     assert untranslated == []
+
+
+def test_a_domain_error_raised_below_the_web_layer_is_a_problem_with_its_status(cf_settings):
+    from creditfactory.errors import Conflict, DomainError
+
+    app = create_app(cf_settings, testing=True)
+
+    @app.route("/raise/<kind>")
+    def raise_it(kind):
+        raise {"bad": DomainError("amount must be positive"), "state": Conflict("already approved")}[kind]
+
+    client = app.test_client()
+    assert assert_problem(client.get("/raise/bad"), 422)["detail"] == "amount must be positive"
+    assert assert_problem(client.get("/raise/state"), 409)["detail"] == "already approved"

@@ -49,14 +49,14 @@ def domain_errors(func: Callable) -> Callable:
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
-        from .identity.errors import IdentityError
+        from .errors import DomainError
         from .tenancy.schema import InvalidSlug
         from .tenancy.services import TenantError
         from .tenancy.specs import SpecDirectoryError
 
         try:
             return func(*args, **kwargs)
-        except (TenantError, InvalidSlug, SpecDirectoryError, SettingsError, IdentityError) as exc:
+        except (TenantError, InvalidSlug, SpecDirectoryError, SettingsError, DomainError) as exc:
             raise InputError(str(exc)) from exc
 
     return wrapper

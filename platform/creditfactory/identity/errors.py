@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ..errors import DomainError
+
 
 class AccessDenied(PermissionError):
     """The acting principal may not do this here; the message names who, what and why."""
@@ -18,5 +20,5 @@ class SegregationOfDutiesViolation(AccessDenied):
     """One person would hold two duties that must be separate (调查与审批分离, maker-checker 双人复核)."""
 
 
-class IdentityError(ValueError):
+class IdentityError(DomainError):
     """Bad input to an identity operation (unknown user, role or tenant, weak password); nothing was changed."""

@@ -10,7 +10,7 @@ from flask_babel import Babel, get_locale
 from ..db import CurrentTenant
 from ..settings import Settings
 
-TRANSLATIONS_DIR = Path(__file__).parent / "translations"
+PACKAGE_DIR = Path(__file__).parents[1]
 #: Short code used in URLs and the language switch -> locale identifier.
 LANGUAGES = {"zh": "zh_Hans_CN", "en": "en"}
 #: Cookie holding the language a user picked; it outranks the tenant's and the browser's.
@@ -43,7 +43,18 @@ def current_language() -> str:
     return next((code for code, ident in LANGUAGES.items() if ident == locale), "zh")
 
 
+def translation_directories() -> list[Path]:
+    """Every capability's own catalogue folder (``creditfactory/<capability>/translations``), portal first.
+
+    Each capability with pages keeps its messages next to its templates, extracted with its own ``babel.cfg``,
+    so capabilities never edit one shared catalogue; flask-babel merges them per request.
+    """
+    found = [path.parent for path in PACKAGE_DIR.glob("*/babel.cfg") if (path.parent / "translations").is_dir()]
+    return [folder / "translations" for folder in sorted(found, key=lambda folder: (folder.name != "portal", folder.name))]
+
+
 def init_app(app: Flask, settings: Settings) -> None:
+    directories = ";".join(str(path) for path in translation_directories())
     babel.init_app(app, default_locale=settings.default_locale, default_timezone=settings.default_timezone,
-                   default_translation_directories=str(TRANSLATIONS_DIR),
+                   default_translation_directories=directories,
                    locale_selector=select_locale, timezone_selector=select_timezone)

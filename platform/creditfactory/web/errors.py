@@ -11,6 +11,8 @@ from flask import Flask, Response, current_app, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
 
+from ..errors import DomainError
+
 from .request_id import current_request_id
 
 log = logging.getLogger(__name__)
@@ -152,3 +154,5 @@ def init_app(app: Flask) -> None:
     # Unexpected exceptions reach this handler as InternalServerError (Flask logs them first),
     # unless PROPAGATE_EXCEPTIONS lets them through to the test client or debugger.
     app.register_error_handler(HTTPException, _handle_http_exception)
+    # A service's refusal of bad input, raised below the web layer, is the caller's error, never a 500.
+    app.register_error_handler(DomainError, lambda error: _handle_http_exception(Problem(error.status, str(error))))
