@@ -143,7 +143,8 @@ class Tokens:
 
 
 def scopes_of(context: Context) -> tuple[str, ...]:
-    return tuple(s.code for s in Scope if s.context is context)
+    """The scopes a machine client of ``context`` can hold (user-only scopes go to apps people log in to)."""
+    return tuple(s.code for s in Scope if s.context is context and not s.user_only)
 
 
 #: The callers of the API matrix.

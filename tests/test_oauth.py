@@ -42,8 +42,15 @@ def test_every_scope_has_labels_and_grants_permissions_of_its_own_context():
     for scope in Scope:
         assert scope.label_zh and scope.label_en and scope.permissions
         assert all(p.context is scope.context for p in scope.permissions)
-    assert not any(Permission.PII_READ in s.permissions or Permission.APPLICATION_APPROVE in s.permissions
-                   for s in Scope)
+    human_only = {Permission.PII_READ, Permission.APPLICATION_APPROVE, Permission.COMMITTEE_VOTE,
+                  Permission.CONFIG_APPROVE}
+    assert all(s.user_only for s in Scope if s.permissions & human_only)
+
+
+@pytest.mark.parametrize("scope", [s.code for s in Scope if s.user_only])
+def test_a_machine_client_never_gets_a_scope_meant_for_people(tenant_a, scope):
+    with pytest.raises(IdentityError, match="only for apps staff log in to"):
+        make_client(f"applications:read {scope}", tenant=tenant_a)
 
 
 def test_client_credentials_token_acts_for_its_tenant_only(client, tenant_a, tenant_b):

@@ -63,6 +63,8 @@ class Permission(str, enum.Enum):
     COLLECTION_MANAGE = ("collection.manage", Context.TENANT, "催收", "Work overdue loans")
     PORTFOLIO_READ = ("portfolio.read", Context.TENANT, "查看本行经营报表", "Read the bank's portfolio reports", True)
     RISK_MONITOR = ("risk.monitor", Context.TENANT, "风险监测", "Monitor portfolio risk and early warnings")
+    PRODUCT_READ = ("product.read", Context.TENANT, "查看贷款产品", "Read loan products", True)
+    RULESET_READ = ("ruleset.read", Context.TENANT, "查看风控规则与决策", "Read rule sets and decisions", True)
     # --- village bank: configuration that affects lending (changed through maker-checker) ------
     PRODUCT_CONFIGURE = ("product.configure", Context.TENANT, "配置贷款产品", "Propose loan product changes")
     RULESET_CONFIGURE = ("ruleset.configure", Context.TENANT, "配置风控规则", "Propose rule set changes")

@@ -25,13 +25,14 @@ class Role:
 # Derived sets, so a permission added to a process step reaches every role that should see it.
 _TENANT_READS = frozenset(p for p in P.of_context(Context.TENANT) if p.reads_only)
 #: What every credit-process role reads; clear-text personal data is granted only where the work needs it.
-_CREDIT_FILE = frozenset({P.CUSTOMER_READ, P.APPLICATION_READ, P.LOAN_READ})
+_CREDIT_FILE = frozenset({P.CUSTOMER_READ, P.APPLICATION_READ, P.LOAN_READ, P.PRODUCT_READ})
 
 _STANDARD = (
     Role("loan_officer", "客户经理", "Loan officer", Context.TENANT,
          _CREDIT_FILE | {P.CUSTOMER_MANAGE, P.PII_READ, P.APPLICATION_CREATE, P.APPLICATION_INVESTIGATE}),
-    Role("reviewer", "审查", "Reviewer", Context.TENANT, _CREDIT_FILE | {P.PII_READ, P.APPLICATION_REVIEW}),
-    Role("approver", "审批", "Approver", Context.TENANT, _CREDIT_FILE | {P.APPLICATION_APPROVE}),
+    Role("reviewer", "审查", "Reviewer", Context.TENANT,
+         _CREDIT_FILE | {P.PII_READ, P.APPLICATION_REVIEW, P.RULESET_READ}),
+    Role("approver", "审批", "Approver", Context.TENANT, _CREDIT_FILE | {P.APPLICATION_APPROVE, P.RULESET_READ}),
     Role("credit_committee_member", "审贷会委员", "Credit-committee member", Context.TENANT,
          _CREDIT_FILE | {P.COMMITTEE_VOTE}),
     Role("operations", "放款/运营", "Operations", Context.TENANT,
@@ -39,13 +40,14 @@ _STANDARD = (
     Role("collections", "催收", "Collections", Context.TENANT, _CREDIT_FILE | {P.PII_READ, P.COLLECTION_MANAGE}),
     Role("branch_manager", "支行行长", "Branch manager", Context.TENANT, _CREDIT_FILE | {P.PORTFOLIO_READ}),
     Role("risk_manager", "风险经理", "Risk manager", Context.TENANT,
-         _CREDIT_FILE | {P.PORTFOLIO_READ, P.RISK_MONITOR, P.RULESET_CONFIGURE, P.APPROVAL_AUTHORITY_CONFIGURE,
+         _CREDIT_FILE | {P.PORTFOLIO_READ, P.RISK_MONITOR, P.RULESET_READ, P.RULESET_CONFIGURE,
+                         P.APPROVAL_AUTHORITY_CONFIGURE,
                          P.CONFIG_APPROVE}),
     # Read-only over the whole bank plus the audit log; personal data stays masked unless a case needs it.
     Role("auditor", "稽核", "Auditor", Context.TENANT, _TENANT_READS - {P.PII_READ}),
     Role("tenant_admin", "法人机构管理员", "Tenant administrator", Context.TENANT,
-         frozenset({P.USER_MANAGE, P.ROLE_MANAGE, P.PRODUCT_CONFIGURE, P.APPROVAL_AUTHORITY_CONFIGURE,
-                    P.CONFIG_APPROVE, P.PORTFOLIO_READ})),
+         frozenset({P.USER_MANAGE, P.ROLE_MANAGE, P.PRODUCT_READ, P.PRODUCT_CONFIGURE,
+                    P.APPROVAL_AUTHORITY_CONFIGURE, P.CONFIG_APPROVE, P.PORTFOLIO_READ})),
     Role("platform_admin", "平台管理员", "Platform administrator", Context.HEAD_OFFICE,
          frozenset({P.TENANT_READ, P.TENANT_PROVISION, P.TENANT_SUSPEND, P.PLATFORM_USER_MANAGE})),
     Role("head_office_product_owner", "总行产品负责人", "Head-office product owner", Context.HEAD_OFFICE,

@@ -68,6 +68,10 @@ def create_client(session: Session, name: str, scope: str, *, context: Context =
         scopes = Scope.parse_list(scope, context)
     except ValueError as exc:
         raise IdentityError(str(exc)) from None
+    machine_only = [s.code for s in scopes if s.user_only and not redirect_uris]
+    if machine_only:
+        raise IdentityError(f"scope {', '.join(machine_only)} is only for apps staff log in to (give redirect URIs): "
+                            "a machine client never approves, votes or reads personal data in clear")
     if public and not redirect_uris:
         raise IdentityError("a public client is an app users log in to: it needs at least one redirect URI")
     uris = tuple(dict.fromkeys(check_redirect_uri(uri) for uri in redirect_uris))
