@@ -487,3 +487,20 @@ def test_a_domain_error_raised_below_the_web_layer_is_a_problem_with_its_status(
     client = app.test_client()
     assert assert_problem(client.get("/raise/bad"), 422)["detail"] == "amount must be positive"
     assert assert_problem(client.get("/raise/state"), 409)["detail"] == "already approved"
+
+
+def test_the_menu_shows_only_the_links_a_user_may_follow(app, client, tenant_a, make_user):
+    from creditfactory.identity.permissions import Permission
+    from creditfactory.portal.nav import NavLink, _LINKS, register_nav
+    from creditfactory.testing.staff import log_in
+
+    register_nav(NavLink("portal.home", "Audit log", Permission.AUDIT_READ, order=1))
+    try:
+        anonymous = client.get(f"/t/{tenant_a.slug}/", headers={"Accept-Language": "en"}).get_data(as_text=True)
+        assert 'class="wrap menu"' not in anonymous
+        log_in(client, f"/t/{tenant_a.slug}", make_user("loan_officer", tenant_a))
+        client.get(f"/t/{tenant_a.slug}/lang/en")
+        page = client.get(f"/t/{tenant_a.slug}/").get_data(as_text=True)
+        assert "My profile" in page and "Audit log" not in page
+    finally:
+        _LINKS.pop("portal.home")

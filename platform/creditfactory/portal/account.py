@@ -21,9 +21,11 @@ from ..identity.roles import STANDARD_ROLES
 from ..web.access import LOGIN_REQUIRED, declare, public
 from ..web.errors import abort_problem
 from .i18n import current_language
+from .nav import N_, NavLink, register_nav
 from .views import local_path
 
 blueprint = Blueprint("account", __name__)
+register_nav(NavLink("account.profile", N_("My profile"), order=900))
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")

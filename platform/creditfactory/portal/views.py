@@ -14,6 +14,7 @@ from ..web.access import public
 from ..web.errors import abort_problem, register_error_page
 from ..web.security import cookie_secure
 from .i18n import LANGUAGE_COOKIE, LANGUAGES, current_language
+from .nav import visible_links
 
 #: Seconds the language choice is remembered.
 LANGUAGE_COOKIE_MAX_AGE = 365 * 24 * 3600
@@ -70,6 +71,7 @@ def _layout_context() -> dict[str, Any]:
         "language": language,
         "html_lang": LANGUAGES[language].replace("_", "-"),
         "language_urls": {code: url_for("portal.set_language", code=code, next=here) for code in LANGUAGES},
+        "nav_links": visible_links(),
     }
 
 
