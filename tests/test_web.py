@@ -430,7 +430,7 @@ def test_unknown_language_is_a_404(client):
 
 
 #: Every capability that has pages keeps its own catalogue next to them (see portal/i18n.py).
-CATALOGUES = [path.parent.name for path in translation_directories()]
+CATALOGUES = [path.parent.relative_to(PACKAGE).as_posix() for path in translation_directories()]
 LANGUAGES = ["zh_Hans_CN", "en"]
 
 

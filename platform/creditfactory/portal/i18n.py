@@ -44,13 +44,15 @@ def current_language() -> str:
 
 
 def translation_directories() -> list[Path]:
-    """Every capability's own catalogue folder (``creditfactory/<capability>/translations``), portal first.
+    """Every capability's own catalogue folder (``<capability>/translations`` beside its ``babel.cfg``, at any
+    depth, e.g. ``lending/applications``), the portal's first.
 
     Each capability with pages keeps its messages next to its templates, extracted with its own ``babel.cfg``,
     so capabilities never edit one shared catalogue; flask-babel merges them per request.
     """
-    found = [path.parent for path in PACKAGE_DIR.glob("*/babel.cfg") if (path.parent / "translations").is_dir()]
-    return [folder / "translations" for folder in sorted(found, key=lambda folder: (folder.name != "portal", folder.name))]
+    found = [path.parent for path in PACKAGE_DIR.glob("**/babel.cfg") if (path.parent / "translations").is_dir()]
+    ordered = sorted(found, key=lambda folder: (folder.name != "portal", folder.as_posix()))
+    return [folder / "translations" for folder in ordered]
 
 
 def init_app(app: Flask, settings: Settings) -> None:
