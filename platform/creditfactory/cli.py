@@ -578,6 +578,23 @@ def up(demo: bool, host: str, port: int, web_workers: int) -> None:
     sys.exit(run_platform(settings, demo=demo, host=host, port=port, web_workers=web_workers))
 
 
+@cli.command()
+@click.option("--tick", type=click.FloatRange(1, 3600), default=15, show_default=True,
+              help="Seconds between two looks at the clock.")
+def scheduler(tick: float) -> None:
+    """Send periodic jobs (housekeeping, close of business...) on time; run 1+ replicas, one leads."""
+    import signal
+    import threading
+
+    boot()
+    from .jobs import schedule, worker  # noqa: F401 - the worker module installs the broker and every job
+
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    schedule.run(stop, tick_seconds=tick)
+
+
 cli.add_command(bench)
 
 

@@ -7,6 +7,7 @@ def import_all_models() -> None:
     from .audit import models as audit_models  # noqa: F401
     from .identity import models as identity_models  # noqa: F401
     from .identity.oauth import models as oauth_models  # noqa: F401
+    from .jobs import models as job_models  # noqa: F401
     from .lending.applications import models as application_models  # noqa: F401
     from .lending.customers import models as customer_models  # noqa: F401
     from .lending.products import models as product_models  # noqa: F401

@@ -1,4 +1,4 @@
-"""``creditfactory up``: migrate, optionally apply the demo tenants, run web and worker until Ctrl-C."""
+"""``creditfactory up``: migrate, optionally apply the demo tenants, run web, worker and scheduler until Ctrl-C."""
 
 from __future__ import annotations
 
@@ -34,10 +34,12 @@ def _children(settings: Settings, host: str, port: int, web_workers: int) -> dic
     web = [sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers", str(web_workers),
            "--graceful-timeout", str(GRACE_SECONDS), "--access-logfile", "-", "creditfactory.wsgi:app"]
     worker = [sys.executable, "-m", "dramatiq", "creditfactory.jobs.worker", "--processes", "1", "--threads", "2"]
+    scheduler = [sys.executable, "-m", "creditfactory.cli", "scheduler"]
     # Own sessions: a terminal Ctrl-C reaches only this process, which then stops the children gracefully
     # (gunicorn treats SIGINT as a quick shutdown) and only afterwards the embedded database.
     return {"web": subprocess.Popen(web, env=env, start_new_session=True),
-            "worker": subprocess.Popen(worker, env=env, start_new_session=True)}
+            "worker": subprocess.Popen(worker, env=env, start_new_session=True),
+            "scheduler": subprocess.Popen(scheduler, env=env, start_new_session=True)}
 
 
 def _stop(children: dict[str, subprocess.Popen]) -> None:
@@ -90,7 +92,7 @@ def run_platform(settings: Settings, *, demo: bool, host: str, port: int, web_wo
                 _stop(children)
                 return 1
         time.sleep(0.5)
-    click.echo("stopping web server and worker ...")
+    click.echo("stopping web server, worker and scheduler ...")
     _stop(children)
     click.echo("stopped")
     return 0

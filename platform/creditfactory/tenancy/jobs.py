@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from typing import Any
 
@@ -10,6 +11,7 @@ from sqlalchemy.dialects.postgresql import insert
 
 from ..db import NoTenantBound, SystemContext, tenant_session
 from ..jobs import system_actor, tenant_actor
+from ..jobs.schedule import Periodic, register_periodic
 from . import services, spares
 from .models import TenantParameter
 
@@ -40,6 +42,10 @@ def replenish_spare_schemas() -> None:
     for cluster, (dropped, built) in spares.refresh_all().items():
         if dropped or built:
             log.info("spare schemas on %s: %d stale dropped, %d built", cluster, dropped, built)
+
+
+register_periodic(Periodic("finalize-offboarding", finalize_offboarding, every=dt.timedelta(hours=1)))
+register_periodic(Periodic("replenish-spare-schemas", replenish_spare_schemas, every=dt.timedelta(minutes=10)))
 
 
 # A malformed key never becomes valid: fail at once instead of retrying.
