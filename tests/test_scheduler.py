@@ -133,3 +133,40 @@ def test_the_platform_registers_its_housekeeping():
     import creditfactory.jobs.worker  # noqa: F401
 
     assert {"finalize-offboarding", "replenish-spare-schemas"} <= periodic_jobs().keys()
+
+
+def test_a_standby_scheduler_still_beats_its_heartbeat(jobs, monkeypatch, tmp_path):
+    """The chart's liveness probe reads the heartbeat file: a standby is alive, not wedged."""
+    from creditfactory.jobs.schedule import LEADER_LOCK_KEY
+
+    heartbeat = tmp_path / "heartbeat"
+    monkeypatch.setenv("CREDITFACTORY_HEARTBEAT_FILE", str(heartbeat))
+    with engine_for("default").connect() as holder:
+        holder.execute(text("SELECT pg_advisory_lock(:k)"), {"k": LEADER_LOCK_KEY})
+        stop = threading.Event()
+        standby = threading.Thread(target=run, args=(stop,), kwargs={"tick_seconds": 0.05})
+        standby.start()
+        stop.wait(0.2)
+        stop.set()
+        standby.join(5)
+        holder.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": LEADER_LOCK_KEY})
+    assert heartbeat.exists()
+
+
+def test_the_worker_heartbeat_touches_its_file_while_the_worker_runs(stub_broker, tmp_path):
+    import dramatiq
+
+    from creditfactory.jobs.heartbeat import Heartbeat
+
+    heartbeat = tmp_path / "worker-heartbeat"
+    stub_broker.add_middleware(Heartbeat(heartbeat))
+    worker = dramatiq.Worker(stub_broker, worker_timeout=50)
+    worker.start()
+    try:
+        for _ in range(50):
+            if heartbeat.exists():
+                break
+            threading.Event().wait(0.05)
+    finally:
+        worker.stop()
+    assert heartbeat.exists()

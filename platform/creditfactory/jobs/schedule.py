@@ -32,6 +32,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from ..db import CurrentTenant, SystemContext, TenantRef, engine_for
+from .heartbeat import beat
 
 log = logging.getLogger(__name__)
 
@@ -147,6 +148,7 @@ def run(stop: threading.Event, *, tick_seconds: float = TICK_SECONDS) -> None:
     then waits and stands for election again, so a database restart needs no scheduler restart.
     """
     while not stop.is_set():
+        beat()  # a standby is alive too
         try:
             _lead_while_possible(stop, tick_seconds)
         except DBAPIError:
@@ -168,6 +170,7 @@ def _lead_while_possible(stop: threading.Event, tick_seconds: float) -> None:
                     tick(dt.datetime.now(dt.timezone.utc))
                 except Exception:  # a broker outage or one bad job: log, keep the lead, try at the next tick
                     log.exception("scheduler tick failed")
+                beat()
                 stop.wait(tick_seconds)
                 lock_connection.execute(text("SELECT 1"))  # raises when the lock's session is gone
                 lock_connection.commit()

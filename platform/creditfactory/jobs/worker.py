@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 
 from .broker import setup_broker
+from .heartbeat import Heartbeat, heartbeat_path
 
 #: Every module that declares actors, in one place: a worker runs only the actors imported here.
 ACTOR_MODULES = (
@@ -13,6 +14,8 @@ ACTOR_MODULES = (
 
 #: The installed broker (``dramatiq creditfactory.jobs.worker`` finds it as dramatiq's global broker).
 broker = setup_broker()
+if heartbeat_path() is not None:
+    broker.add_middleware(Heartbeat(heartbeat_path()))
 
 for _module in ACTOR_MODULES:
     importlib.import_module(_module)
