@@ -47,8 +47,10 @@ def test_a_tenant_lives_where_the_registry_says(east, tenant_factory):
     with engine_for("east").connect() as conn:
         assert conn.scalar(text("SHOW search_path")) == "public"
 
+    from creditfactory.tenancy.backup import archive_key, read_manifest
+
     export = services.offboard(tenant.slug)
-    assert (export / "holiday.csv").exists()
+    assert "holiday" in read_manifest(export, archive_key())["tables"]
     assert tenant.slug in services.finalize_offboarding(now=services.dt.datetime.max.replace(tzinfo=services.dt.timezone.utc))
     assert not _has_schema("east", tenant.schema)
 

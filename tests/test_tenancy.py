@@ -1,7 +1,6 @@
 """Tenant lifecycle: provisioning, validation before SQL, suspension, offboarding."""
 
 import datetime as dt
-import json
 
 import pytest
 from sqlalchemy import text
@@ -89,8 +88,9 @@ def test_offboard_exports_then_drops_after_retention(tenant_factory):
         path, drop_after = conn.execute(
             text("SELECT export_path, drop_after FROM cf_shared.tenant WHERE slug=:s"), {"s": tenant.slug}).one()
     assert path == str(export)
-    manifest = json.loads((export / "manifest.json").read_text())
-    assert manifest["tables"]["tenant_parameter"]["lines"] == 2  # header + one row
+    from creditfactory.tenancy.backup import archive_key, read_manifest
+
+    assert read_manifest(export, archive_key())["tables"]["tenant_parameter"]["rows"] == 1
     assert tenant.slug not in services.finalize_offboarding()
     assert _schema_exists(f"t_{tenant.slug}")
     later = drop_after + dt.timedelta(seconds=1)

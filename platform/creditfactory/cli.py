@@ -359,6 +359,57 @@ def tenants_offboard(slug: str | None, yes: bool, finalize_due: bool) -> None:
                f"{settings_module.get().offboard_retention_days} days")
 
 
+def _archive_key(key_file: str | None) -> bytes:
+    from .tenancy.backup import archive_key, load_key
+
+    if key_file:
+        with open(key_file, encoding="ascii") as handle:
+            return load_key(handle.read())
+    return archive_key()
+
+
+@tenants.command("export")
+@click.argument("slug")
+@click.option("--to", "target", required=True, type=click.Path(dir_okay=False), help="Archive file to write (new).")
+@click.option("--key-file", type=click.Path(exists=True, dir_okay=False),
+              help="File with the base64 32-byte archive key [default: setting export_key, else from the master key].")
+@click.option("--json", "as_json", is_flag=True)
+@domain_errors
+def tenants_export(slug: str, target: str, key_file: str | None, as_json: bool) -> None:
+    """Write one tenant's schema data, registry entry and audit chain head to an encrypted archive."""
+    from pathlib import Path
+
+    from .tenancy.backup import export_archive
+
+    boot()
+    info = export_archive(slug, Path(target), _archive_key(key_file))
+    if as_json:
+        _echo_json(dataclasses.asdict(info))
+        return
+    rows = sum(info.tables.values())
+    click.echo(f"exported {slug} (revision {info.revision}, {len(info.tables)} tables, {rows} rows) to {info.path}")
+
+
+@tenants.command("restore")
+@click.argument("archive", type=click.Path(dir_okay=False))
+@click.option("--as", "as_slug", help="Slug of the restored tenant [default: the archived one].")
+@click.option("--cluster", help="Database cluster to restore into [default: setting default_cluster].")
+@click.option("--legal-entity-code", help="Needed when the archived bank's code is still registered (a copy).")
+@click.option("--key-file", type=click.Path(exists=True, dir_okay=False), help="File with the archive key (see export).")
+@domain_errors
+def tenants_restore(archive: str, as_slug: str | None, cluster: str | None, legal_entity_code: str | None,
+                    key_file: str | None) -> None:
+    """Restore a tenant archive, under its own or a new slug, into this or another cluster."""
+    from pathlib import Path
+
+    from .tenancy.backup import restore_archive
+
+    boot()
+    ref = restore_archive(Path(archive), _archive_key(key_file), as_slug=as_slug, cluster=cluster,
+                          legal_entity_code=legal_entity_code)
+    click.echo(f"restored {ref.slug} on cluster {ref.cluster}; it is active")
+
+
 # --- audit ------------------------------------------------------------------------------------
 
 @cli.group()

@@ -52,6 +52,9 @@ class Settings:
     #: Base64 of 32 random bytes: wraps every tenant's data key (privacy). Empty: generated once into
     #: ``data_dir/master_key``, for development only; operators must set it (docs/privacy.md).
     master_key: str = field(default="", repr=False)
+    #: Base64 of 32 random bytes: encrypts tenant archives (export, offboarding). Empty: derived from the master
+    #: key, so archives open wherever that master key is configured (docs/tenancy.md#export-and-restore).
+    export_key: str = field(default="", repr=False)
     tenants_dir: str = str(SOURCE_ROOT / "tenants")
     migrations_dir: str = str(SOURCE_ROOT / "migrations")
     #: Parallel worker processes for tenant migrations (each costs ~0.35 s to start).
@@ -129,14 +132,14 @@ def data_dir_secret(settings: Settings, name: str, generate) -> str:
     return path.read_text().strip()
 
 
-def decode_master_key(value: str) -> bytes:
-    """The 32 key bytes of a base64 ``master_key``; ``SettingsError`` naming the key (never its value)."""
+def decode_master_key(value: str, *, name: str = "MASTER_KEY") -> bytes:
+    """The 32 key bytes of a base64 key setting; ``SettingsError`` naming the key (never its value)."""
     try:
         key = base64.b64decode(value.strip(), validate=True)
     except (binascii.Error, ValueError):
-        raise SettingsError(f"{ENV_PREFIX}MASTER_KEY: must be base64 (e.g. `openssl rand -base64 32`)") from None
+        raise SettingsError(f"{ENV_PREFIX}{name}: must be base64 (e.g. `openssl rand -base64 32`)") from None
     if len(key) != 32:
-        raise SettingsError(f"{ENV_PREFIX}MASTER_KEY: must decode to 32 bytes, got {len(key)}")
+        raise SettingsError(f"{ENV_PREFIX}{name}: must decode to 32 bytes, got {len(key)}")
     return key
 
 
@@ -255,6 +258,8 @@ def validate(settings: Settings) -> Settings:
         raise bad("default_timezone", f"unknown time zone {settings.default_timezone!r}") from exc
     if settings.master_key:
         decode_master_key(settings.master_key)
+    if settings.export_key:
+        decode_master_key(settings.export_key, name="EXPORT_KEY")
     if not re.match(r"^[A-Z]{3}$", settings.default_currency):
         raise bad("default_currency", "must be an ISO 4217 code such as CNY")
     return settings

@@ -57,7 +57,10 @@ class Sealed:
 
 
 def _associated_data(key: TenantKey, field: PiiField) -> bytes:
-    return f"creditfactory/pii/v1|{key.tenant}|{field.column}|{field.kind.value}".encode()
+    # The tenant is bound by the key itself (each tenant's data key is its own, and the key is wrapped for its
+    # slug), not by naming the slug here: a bank restored under a new slug re-wraps one key row instead of
+    # re-encrypting every value.
+    return f"creditfactory/pii/v2|{field.column}|{field.kind.value}".encode()
 
 
 def _index(key: TenantKey, kind: IdentifierKind, normalised: str) -> str:

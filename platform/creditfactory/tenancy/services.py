@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import logging
 from dataclasses import dataclass, field, fields
@@ -282,52 +281,21 @@ def resume(slug: str) -> TenantRef:
     return _set_status(slug, TenantStatus.ACTIVE, action="tenant.resume", allowed_from=(TenantStatus.SUSPENDED,))
 
 
-def export_tenant(slug: str, target_dir: Path | None = None) -> Path:
-    """Write every table of the tenant's schema as CSV plus a manifest (revision, row counts, SHA-256)."""
-    import psycopg
-
-    from ..db.engines import libpq_url
-
-    with shared_session() as session:
-        tenant = get_tenant(session, slug)
-        profile = {c.name: getattr(tenant, c.name) for c in Tenant.__table__.columns}
-    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    target = Path(target_dir or settings_module.get().exports_dir) / slug / stamp
-    target.mkdir(parents=True, exist_ok=False)
-    schema = tenant.schema_name
-    url = libpq_url(settings_module.get().cluster_urls()[tenant.cluster])
-    tables: dict[str, dict[str, Any]] = {}
-    with psycopg.connect(url) as conn:
-        # One snapshot for all tables, so the export is consistent.
-        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        names = [r[0] for r in conn.execute(
-            "SELECT tablename FROM pg_tables WHERE schemaname = %s ORDER BY tablename", (schema,))]
-        for name in names:
-            path = target / f"{name}.csv"
-            digest = hashlib.sha256()
-            rows = 0
-            with path.open("wb") as out, conn.cursor().copy(
-                f'COPY {quote_schema(schema)}."{name}" TO STDOUT WITH (FORMAT csv, HEADER true)'
-            ) as copy:
-                for chunk in copy:
-                    out.write(chunk)
-                    digest.update(chunk)
-                    rows += bytes(chunk).count(b"\n")
-            tables[name] = {"file": path.name, "sha256": digest.hexdigest(), "lines": rows}
-    manifest = {"tenant": profile, "exported_at": stamp, "tables": tables}
-    (target / "manifest.json").write_text(json.dumps(manifest, default=str, ensure_ascii=False, indent=2), encoding="utf-8")
-    return target
-
-
 def offboard(slug: str, reason: str = "offboarded by the head office") -> Path:
-    """Stop serving the tenant, export it, and schedule its schema's drop; returns the export folder."""
+    """Stop serving the tenant, export it (the encrypted archive of ``tenants export``, with the platform's archive
+    key), and schedule its schema's drop; returns the archive's path."""
     with shared_session() as session:
         status = get_tenant(session, slug).status
     if status not in (TenantStatus.ACTIVE.value, TenantStatus.SUSPENDED.value):
         raise TenantError(f"tenant {slug!r} is {status}; only active or suspended tenants can be offboarded")
     # Stop traffic first so the export is final, then export, then schedule the drop.
     _set_status(slug, TenantStatus.OFFBOARDING, action="tenant.offboard", reason=reason)
-    path = export_tenant(slug)
+    from .backup import archive_key, export_archive
+
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    folder = settings_module.get().exports_dir / slug
+    folder.mkdir(parents=True, exist_ok=True)
+    path = export_archive(slug, folder / f"{slug}-{stamp}.cfarchive", archive_key()).path
     retention = dt.timedelta(days=settings_module.get().offboard_retention_days)
     _set_status(slug, TenantStatus.OFFBOARDING, action="tenant.export", reason=reason, export_path=str(path),
                 drop_after=dt.datetime.now(dt.timezone.utc) + retention)
@@ -360,5 +328,5 @@ def spec_of(tenant: Tenant) -> dict[str, Any]:
 
 __all__ = [
     "TenantError", "TenantSpec", "TenantSpecError", "provision", "update", "suspend", "resume", "offboard",
-    "export_tenant", "finalize_offboarding", "get_tenant", "list_tenants", "diff", "spec_of",
+    "finalize_offboarding", "get_tenant", "list_tenants", "diff", "spec_of",
 ]
