@@ -286,8 +286,8 @@ def test_lifecycle_is_recorded_in_the_shared_log(tenant_factory, audit_actor):
                                    .order_by(SharedAuditEntry.seq)))
         assert verify_log(session).ok
     assert [e.action for e in log] == ["tenant.provision", "tenant.update", "tenant.suspend", "tenant.resume",
-                                       "tenant.offboard", "tenant.export", "tenant.finalize"]
-    provision, update, suspend, resume, offboard, export, finalize = log
+                                       "tenant.offboard", "tenant.export", "tenant.schedule_drop", "tenant.finalize"]
+    provision, update, suspend, resume, offboard, export, schedule_drop, finalize = log
     assert provision.actor == "test:tenant_factory" and provision.after["status"] == "active"
     assert provision.after["schema_name"] == tenant.schema and provision.before is None
     assert update.actor == audit_actor.id
@@ -295,7 +295,8 @@ def test_lifecycle_is_recorded_in_the_shared_log(tenant_factory, audit_actor):
     assert suspend.after == {"status": "suspended", "status_reason": "licence review"}
     assert suspend.before == {"status": "active", "status_reason": ""}
     assert resume.after == {"status": "active", "status_reason": ""}
-    assert offboard.after["status"] == "offboarding" and export.after["export_path"] and export.after["drop_after"]
+    assert offboard.after["status"] == "offboarding" and export.after["file"].endswith(".cfarchive")
+    assert schedule_drop.after["export_path"] == export.after["file"] and schedule_drop.after["drop_after"]
     assert finalize.after == {"status": "offboarded", "status_reason": "schema dropped after retention"}
 
 

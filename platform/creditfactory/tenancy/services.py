@@ -297,7 +297,7 @@ def offboard(slug: str, reason: str = "offboarded by the head office") -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = export_archive(slug, folder / f"{slug}-{stamp}.cfarchive", archive_key()).path
     retention = dt.timedelta(days=settings_module.get().offboard_retention_days)
-    _set_status(slug, TenantStatus.OFFBOARDING, action="tenant.export", reason=reason, export_path=str(path),
+    _set_status(slug, TenantStatus.OFFBOARDING, action="tenant.schedule_drop", reason=reason, export_path=str(path),
                 drop_after=dt.datetime.now(dt.timezone.utc) + retention)
     return path
 
