@@ -148,7 +148,8 @@ def test_secrets_are_only_referenced_never_rendered():
 
 def test_every_setting_the_chart_passes_exists():
     """A typo in a CREDITFACTORY_* name would be silently ignored by the app: catch it here."""
-    fields = {f.name for f in dataclasses.fields(Settings)} | {"heartbeat_file"}
+    # Two process variables that are not settings: the liveness file and the worker's metrics exporter switch.
+    fields = {f.name for f in dataclasses.fields(Settings)} | {"heartbeat_file", "worker_metrics"}
     documents = render(PRODUCTION)
     names = set(by_kind(documents, "ConfigMap")["cf-creditfactory"]["data"])
     for document in documents:
@@ -194,3 +195,22 @@ def test_the_image_is_multi_stage_non_root_and_without_build_tools():
     assert "build-essential" not in final and "apt-get install" not in final
     assert re.search(r"^USER 10001", final, flags=re.M)
     assert "COPY migrations" in final and "COPY tenants" in final
+
+
+def test_the_grafana_dashboard_charts_only_metrics_the_platform_exports():
+    import json
+
+    from creditfactory import metrics
+
+    dashboard = json.loads((CHART / "dashboards" / "creditfactory.json").read_text())
+    exported = {collector._name for collector in vars(metrics).values() if hasattr(collector, "_name")}
+    for panel in dashboard["panels"]:
+        names = set(re.findall(r"(creditfactory_[a-z_]+|dramatiq_[a-z_]+)", panel["targets"][0]["expr"]))
+        platform_names = {re.sub(r"_(bucket|total|count|sum)$", "", name) for name in names
+                          if name.startswith("creditfactory_")}
+        known = exported | {"creditfactory_job_queue_messages", "creditfactory_tenant_schemas"}
+        assert platform_names <= known, panel["title"]
+    documents = render({"grafanaDashboard": {"enabled": True, "labels": {"grafana_dashboard": "1"}}})
+    config = by_kind(documents, "ConfigMap")["cf-creditfactory-dashboard"]
+    assert config["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert json.loads(config["data"]["creditfactory.json"])["uid"] == "creditfactory"

@@ -13,7 +13,7 @@ from .identity.oauth import routes as oauth_routes, server as oauth_server
 from .portal import account, i18n, views as portal_views
 from .jobs import setup_broker
 from .tenancy import routes as tenancy_routes, routing
-from .web import assets, csrf, errors, health, limits, logs, proxy, request_id, security
+from .web import assets, csrf, errors, health, limits, logs, metrics, proxy, request_id, security
 from .web.smorest import Api
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,7 @@ def create_app(settings: settings_module.Settings | None = None, *, testing: boo
     proxy.init_app(app, settings)
     i18n.init_app(app, settings)
     health.init_app(app)
+    metrics.init_app(app)
     # Requests send jobs; the broker (chosen by URL scheme) must be installed before any is sent.
     setup_broker()
     portal_views.init_app(app)

@@ -32,3 +32,20 @@ errorlog = "-"
 # a fork, and a worker that dies takes nothing of the master's with it.
 preload_app = False
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
+
+
+def on_starting(server) -> None:
+    """Start each server with an empty multi-process metrics directory (stale files would add old samples)."""
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory:
+        os.makedirs(directory, exist_ok=True)
+        for name in os.listdir(directory):
+            os.remove(os.path.join(directory, name))
+
+
+def child_exit(server, worker) -> None:
+    """Drop a dead worker's live gauges from the multi-process metrics (PROMETHEUS_MULTIPROC_DIR)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)

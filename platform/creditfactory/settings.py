@@ -55,6 +55,8 @@ class Settings:
     #: Base64 of 32 random bytes: encrypts tenant archives (export, offboarding). Empty: derived from the master
     #: key, so archives open wherever that master key is configured (docs/tenancy.md#export-and-restore).
     export_key: str = field(default="", repr=False)
+    #: Bearer token Prometheus presents at /metrics; empty: /metrics answers only requests not via the ingress.
+    metrics_token: str = field(default="", repr=False)
     tenants_dir: str = str(SOURCE_ROOT / "tenants")
     migrations_dir: str = str(SOURCE_ROOT / "migrations")
     #: Parallel worker processes for tenant migrations (each costs ~0.35 s to start).

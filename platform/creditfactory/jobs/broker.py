@@ -209,3 +209,33 @@ def broker_reachable(timeout: float = 2.0, *, url: str | None = None) -> tuple[b
         log.warning("broker check failed for %s: %s: %s", redact(url) if url else "(no URL)", type(exc).__name__,
                     detail)
         return False, f"{kind or 'job'} broker unreachable ({type(exc).__name__})"
+
+
+def queue_depths(settings: Settings | None = None) -> dict[tuple[str, str], int]:
+    """Messages per (queue, state) in the configured broker, for monitoring; states as the broker names them
+    (PostgreSQL: queued / consumed / rejected; RabbitMQ: ready / delayed / dead; Redis: queued)."""
+    url = configured_url(settings)
+    kind = broker_kind(url)
+    if kind == "postgresql":
+        import psycopg
+
+        with psycopg.connect(libpq_url(url), connect_timeout=5) as conn:
+            exists = conn.execute("SELECT to_regclass(%s)", (f"{JOBS_SCHEMA}.queue",)).fetchone()[0]
+            if exists is None:  # no job sent yet: the broker creates its tables on first use
+                return {}
+            rows = conn.execute(f'SELECT queue_name, "state", count(*) FROM {JOBS_SCHEMA}.queue GROUP BY 1, 2')
+            return {(queue, state): count for queue, state, count in rows}
+    if kind == "amqp":
+        from dramatiq.brokers.rabbitmq import RabbitmqBroker
+
+        installed = actors.installed_broker()
+        broker = installed if isinstance(installed, RabbitmqBroker) else make_broker(url, settings=settings)
+        queues = {actors.TENANT_QUEUE, actors.SYSTEM_QUEUE} | set(broker.get_declared_queues())
+        return {(queue, state): count for queue in sorted(queues)
+                for state, count in zip(("ready", "delayed", "dead"), broker.get_queue_message_counts(queue))}
+    import redis
+
+    client = redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=5)
+    queues = [key.decode().split(":", 1)[1] for key in client.scan_iter(f"{REDIS_NAMESPACE}:*")
+              if client.type(key) == b"list"]
+    return {(queue, "queued"): client.llen(f"{REDIS_NAMESPACE}:{queue}") for queue in queues}

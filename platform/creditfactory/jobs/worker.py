@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 
 from .broker import setup_broker
 from .heartbeat import Heartbeat, heartbeat_path
@@ -16,6 +17,12 @@ ACTOR_MODULES = (
 broker = setup_broker()
 if heartbeat_path() is not None:
     broker.add_middleware(Heartbeat(heartbeat_path()))
+if os.environ.get("CREDITFACTORY_WORKER_METRICS"):
+    # dramatiq's own exporter: messages, errors, retries, durations per actor and queue, on port 9191
+    # (dramatiq_prom_port), summed over the worker's processes.
+    from dramatiq.middleware.prometheus import Prometheus
+
+    broker.add_middleware(Prometheus())
 
 for _module in ACTOR_MODULES:
     importlib.import_module(_module)
