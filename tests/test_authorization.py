@@ -41,6 +41,8 @@ HTTP_METHODS = ("get", "put", "post", "patch", "delete")
 #: An operation with a path parameter and no sample here fails the matrix with a message saying so.
 SAMPLES: dict[tuple[str, str], dict[str, Any]] = {
     ("get", "/api/v1/probe/loans/{loan_id}"): {"path": {"loan_id": 7}, "query": {"currency": "CNY"}},
+    # Built-in plugins are always enabled: enabling one again is the harmless write every caller can be tried on.
+    ("put", "/api/v1/plugins/{name}"): {"path": {"name": "builtin"}, "json": {"enabled": True}},
 }
 #: URL arguments of portal pages that take some, by endpoint.
 PAGE_SAMPLES: dict[str, dict[str, Any]] = {"portal.set_language": {"code": "en"}}

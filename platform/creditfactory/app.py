@@ -12,6 +12,7 @@ from .identity import sessions
 from .identity.oauth import routes as oauth_routes, server as oauth_server
 from .portal import account, i18n, views as portal_views
 from .jobs import setup_broker
+from .plugins import web as plugin_web
 from .tenancy import routes as tenancy_routes, routing
 from .web import assets, csrf, errors, health, limits, logs, metrics, proxy, request_id, security
 from .web.smorest import Api
@@ -55,7 +56,10 @@ def create_app(settings: settings_module.Settings | None = None, *, testing: boo
     api = Api(app)
     api.register_blueprint(tenancy_routes.blp)
     api.register_blueprint(oauth_routes.blp)
+    api.register_blueprint(plugin_web.blp)
+    api.register_blueprint(plugin_web.failures_blp)
     # Plugins load last, once every core blueprint and hook point exists.
+    plugin_web.init_app(app)
     return app
 
 

@@ -14,6 +14,7 @@ import click
 
 from . import settings as settings_module
 from .bench.cli import bench
+from .plugins.cli import plugins
 from .settings import SettingsError
 
 if TYPE_CHECKING:
@@ -647,6 +648,7 @@ def scheduler(tick: float) -> None:
 
 
 cli.add_command(bench)
+cli.add_command(plugins)
 
 
 def main() -> None:

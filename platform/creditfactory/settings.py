@@ -55,6 +55,10 @@ class Settings:
     #: Base64 of 32 random bytes: encrypts tenant archives (export, offboarding). Empty: derived from the master
     #: key, so archives open wherever that master key is configured (docs/tenancy.md#export-and-restore).
     export_key: str = field(default="", repr=False)
+    #: Plugins that may load, by entry-point name (``*``: every installed one); see docs/plugins.md.
+    plugins: tuple[str, ...] = ("yunnan_agri", "henan_grain", "hubei_aquaculture")
+    #: Milliseconds a plugin's hook may take before its answer is dropped and the time-out reported.
+    plugin_hook_timeout_ms: int = 2000
     #: Bearer token Prometheus presents at /metrics; empty: /metrics answers only requests not via the ingress.
     metrics_token: str = field(default="", repr=False)
     tenants_dir: str = str(SOURCE_ROOT / "tenants")
@@ -171,6 +175,10 @@ def _coerce(name: str, raw: Any) -> Any:
             if text in {"0", "false", "no", "off"}:
                 return False
             raise ValueError
+        if kind == "tuple[str, ...]":
+            if isinstance(raw, (list, tuple)):
+                return tuple(str(item).strip() for item in raw if str(item).strip())
+            return tuple(item.strip() for item in str(raw).split(",") if item.strip())
         if kind == "dict[str, str]":
             if isinstance(raw, dict):
                 return {str(k): str(v) for k, v in raw.items()}
@@ -226,6 +234,11 @@ def validate(settings: Settings) -> Settings:
         raise bad("spare_schemas", "must be between 0 and 100")
     if settings.lock_timeout_ms < 1:
         raise bad("lock_timeout_ms", "must be positive")
+    if not 10 <= settings.plugin_hook_timeout_ms <= 60_000:
+        raise bad("plugin_hook_timeout_ms", "must be between 10 and 60000")
+    bad_names = [name for name in settings.plugins if name != "*" and not re.fullmatch(r"[a-z][a-z0-9_]*", name)]
+    if bad_names:
+        raise bad("plugins", f"plugin names are lower-case words with underscores, got {bad_names[0]!r}")
     if settings.tenant_cache_ttl < 0:
         raise bad("tenant_cache_ttl", "must not be negative")
     if settings.offboard_retention_days < 0:

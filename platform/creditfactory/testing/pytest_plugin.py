@@ -39,6 +39,9 @@ def cf_settings(tmp_path_factory):
         migration_workers=2,
         # Suites log in and fetch tokens far more often than a person does; tests/test_limits.py sets real limits.
         ratelimit_login="10000/minute", ratelimit_oauth="10000/minute",
+        # The platform's tests never load whatever plugins happen to be installed; plugin tests register theirs
+        # with the plugin_host / enabled_plugin fixtures.
+        plugins=(),
     ))
     dispose_engines()
     migrations.upgrade(workers=1)
@@ -223,3 +226,61 @@ def make_user(cf_settings):
     yield make
     with shared_session() as shared, shared.begin():
         shared.execute(delete(User).where(User.username.in_(made)))
+
+
+@pytest.fixture
+def plugin_host(cf_settings):
+    """A fresh plugin host with only the built-in plugins, installed for the test: ``plugin_host.register(module,
+    "name")`` adds a plugin (a module or object with ``@creditfactory.hookimpl`` functions)."""
+    from ..plugins.host import PluginHost, forget_enabled, use_host
+
+    host = PluginHost(discover=False)
+    previous = use_host(host)
+    forget_enabled()
+    yield host
+    use_host(previous)
+    forget_enabled()
+    host.close()
+
+
+@pytest.fixture
+def enabled_plugin(plugin_host):
+    """``enabled_plugin(module, name, tenant, config=None)``: register a plugin and enable it for ``tenant`` (with
+    ``config``, checked against the plugin's schema); returns the plugin's info."""
+    from ..audit import Actor, ActorKind, CurrentActor
+    from ..db import CurrentTenant, tenant_session
+    from ..plugins import services
+
+    def enable(module, name, tenant, config=None):
+        if name not in plugin_host.plugins:
+            plugin_host.register(module, name)
+        with CurrentActor.bind(Actor(id="test:enabled_plugin", kind=ActorKind.SYSTEM)), \
+                CurrentTenant.bind(tenant), tenant_session(tenant) as session, session.begin():
+            services.enable(session, name, config or {}, host=plugin_host)
+        return plugin_host.plugins[name]
+
+    return enable
+
+
+@pytest.fixture
+def api_client(app):
+    """``api_client(tenant, "scope1 scope2")``: a test client whose requests carry a bearer token of a machine client
+    of ``tenant`` holding those scopes; its ``prefix`` is the tenant's path (``/t/<slug>``)."""
+    import base64
+
+    from ..db import SystemContext, shared_session
+    from ..identity.oauth import services as oauth_services
+
+    def make(tenant, scopes: str):
+        with SystemContext("test: api_client"), shared_session() as session, session.begin():
+            issued = oauth_services.create_client(session, "plugin test client", scopes, tenant_slug=tenant.slug)
+        client = app.test_client()
+        basic = base64.b64encode(f"{issued.client.client_id}:{issued.client_secret}".encode()).decode()
+        token = client.post("/oauth/token", data={"grant_type": "client_credentials"},
+                            headers={"Authorization": f"Basic {basic}"})
+        assert token.status_code == 200, token.get_json()
+        client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token.get_json()['access_token']}"
+        client.prefix = f"/t/{tenant.slug}"
+        return client
+
+    return make
