@@ -328,3 +328,54 @@ def test_the_cli_lists_enables_configures_and_disables(plugin_host, tenant_a):
     assert runner.invoke(cli, ["plugins", "config", "tea", "--tenant", tenant_a.slug, "--set", "[1]"]).exit_code == 2
     assert runner.invoke(cli, ["plugins", "disable", "tea", "--tenant", tenant_a.slug]).exit_code == 0
     assert runner.invoke(cli, ["plugins", "enable", "nosuch", "--tenant", tenant_a.slug]).exit_code == 2
+
+
+# --- feeds ----------------------------------------------------------------------------------------------------------
+
+FEED_CSV = "date,value,series\n2025-12-01,100,cattle\n2026-06-01,104,cattle\n2026-11-01,112.5,cattle\n2026-11-01,9,feed\n"
+
+
+def test_feed_files_are_read_in_csv_and_xlsx_with_bad_rows_named(tmp_path):
+    from openpyxl import Workbook
+
+    from creditfactory.plugins.feeds import FeedFormatError, read_points
+
+    points = read_points(FEED_CSV.encode(), series="cattle")
+    assert [(str(p.day), p.value) for p in points] == [("2025-12-01", Decimal("100")), ("2026-06-01", Decimal("104")),
+                                                      ("2026-11-01", Decimal("112.5"))]
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["Date", "Value"])
+    sheet.append([__import__("datetime").date(2026, 1, 1), 98.25])
+    book.save(tmp_path / "feed.xlsx")
+    assert read_points(tmp_path / "feed.xlsx")[0].value == Decimal("98.25")
+    with pytest.raises(FeedFormatError, match="row 3: value 'n/a'"):
+        read_points(b"date,value\n2026-01-01,1\n2026-01-02,n/a\n")
+    with pytest.raises(FeedFormatError, match="must name the columns"):
+        read_points(b"day,price\n2026-01-01,1\n")
+    with pytest.raises(FeedFormatError, match="only https"):
+        read_points("ftp://example.cn/feed.csv")
+
+
+def test_the_daily_refresh_stores_each_banks_feeds_and_facts_read_them(enabled_plugin, plugin_host, tenant_a, tenant_db,
+                                                                      stub_broker):
+    from creditfactory.plugins import feeds
+    from creditfactory.plugins.jobs import refresh_feeds
+    from creditfactory.plugins.types import IndustryFeed
+
+    def register_industry_feeds(config):
+        return [IndustryFeed("cattle_price", "活牛价格指数", "Live cattle price index", "index",
+                             fetch=lambda cfg: feeds.read_points(FEED_CSV.encode(), series="cattle")),
+                IndustryFeed("broken_feed", "坏", "Broken", "index", fetch=lambda cfg: 1 / 0)]
+
+    enabled_plugin(plugin("cattle", register_industry_feeds=register_industry_feeds), "cattle", tenant_a)
+    with CurrentTenant.bind(tenant_a):
+        refresh_feeds()
+        refresh_feeds()  # idempotent
+    db = tenant_db(tenant_a)
+    assert len(feeds.series(db, "cattle_price")) == 3
+    # 112.5 / mean(100, 104, 112.5) = 112.5 / 105.5
+    assert feeds.latest_vs_mean(db, "cattle_price") == Decimal("1.0664")
+    assert feeds.latest_vs_mean(db, "no_such_feed") is None
+    with shared_session() as session:
+        assert session.scalar(select(PluginFailure.kind).where(PluginFailure.hook == "fetch:broken_feed")) == "error"

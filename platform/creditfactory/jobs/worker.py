@@ -11,6 +11,7 @@ from .heartbeat import Heartbeat, heartbeat_path
 #: Every module that declares actors, in one place: a worker runs only the actors imported here.
 ACTOR_MODULES = (
     "creditfactory.tenancy.jobs",
+    "creditfactory.plugins.jobs",
 )
 
 #: The installed broker (``dramatiq creditfactory.jobs.worker`` finds it as dramatiq's global broker).

@@ -150,6 +150,11 @@ class PluginHost:
         """The answers of a ``register_*`` hook, flattened into one list."""
         return [item for _, answer in self.call(hook, enabled, **kwargs) for item in (answer or [])]
 
+    def run_isolated(self, plugin: str, label: str, function: Any, *args: Any) -> Any:
+        """Run one of ``plugin``'s own functions (a feed's ``fetch``) isolated like a hook; None if it failed."""
+        outcome = self._call_impl(plugin, label, lambda: function(*args), {})
+        return None if outcome is _FAILED else outcome
+
     def _call_one(self, name: str, hook: str, arguments: dict[str, Any]) -> Any:
         plugin = self.manager.get_plugin(name)
         for impl in getattr(self.manager.hook, hook).get_hookimpls():
