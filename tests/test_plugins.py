@@ -379,3 +379,60 @@ def test_the_daily_refresh_stores_each_banks_feeds_and_facts_read_them(enabled_p
     assert feeds.latest_vs_mean(db, "no_such_feed") is None
     with shared_session() as session:
         assert session.scalar(select(PluginFailure.kind).where(PluginFailure.hook == "fetch:broken_feed")) == "error"
+
+
+# --- scaffolding ----------------------------------------------------------------------------------------------------
+
+def test_a_scaffolded_plugin_passes_its_own_tests(cf_settings, tmp_path):
+    import os
+    import subprocess
+
+    result = CliRunner().invoke(cli, ["plugin", "new", "sichuan_pepper", "--directory", str(tmp_path),
+                                      "--title", "四川花椒 / Sichuan pepper"])
+    assert result.exit_code == 0, result.output
+    root = tmp_path / "creditfactory-plugin-sichuan-pepper"
+    assert '"creditfactory.plugins"' in (root / "pyproject.toml").read_text()
+    assert CliRunner().invoke(cli, ["plugin", "new", "sichuan_pepper", "--directory", str(tmp_path)]).exit_code == 2
+    assert CliRunner().invoke(cli, ["plugin", "new", "Bad-Name", "--directory", str(tmp_path)]).exit_code == 2
+    # Its tests run as its author would run them: pytest in its folder, fixtures from creditfactory.testing.
+    env = {**os.environ, "PYTHONPATH": str(root), "CREDITFACTORY_TEST_DATABASE_URL": cf_settings.database_url}
+    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=root, env=env,
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "2 passed" in run.stdout
+
+
+# --- tenants as code ------------------------------------------------------------------------------------------------
+
+def test_tenant_files_start_their_plugins_once_and_respect_the_banks_later_choice(plugin_host, tmp_path):
+    import uuid
+
+    from creditfactory.audit import Actor, ActorKind, CurrentActor
+    from creditfactory.db import tenant_session
+    from creditfactory.plugins import services
+    from creditfactory.tenancy import specs
+    from creditfactory.tenancy.registry import directory
+
+    plugin_host.register(tea_plugin(), "tea")
+    slug = f"p{uuid.uuid4().hex[:8]}"
+    (tmp_path / "_standard").mkdir()
+    (tmp_path / f"{slug}.yaml").write_text(textwrap.dedent(f"""\
+        name_zh: 插件测试村镇银行
+        name_en: Plugin Test Village Bank
+        legal_entity_code: PLUG-{slug.upper()}
+        province: 云南省
+        plugins:
+          tea: {{price_index_url: "https://data.example.cn/puer.csv"}}
+          nosuch: {{}}
+        """), encoding="utf-8")
+    with CurrentActor.bind(Actor(id="test:specs", kind=ActorKind.SYSTEM)):
+        current = specs.plan(specs.load_specs(tmp_path))
+        assert [(spec.slug, name) for spec, name in current.plugins] == [(slug, "tea"), (slug, "nosuch")]
+        errors = specs.apply(current)
+        assert len(errors) == 1 and "nosuch" in errors[0] and "no plugin" in errors[0]
+        again = specs.plan(specs.load_specs(tmp_path))
+        assert [name for _, name in again.plugins] == ["nosuch"]  # tea is on; nosuch still cannot start
+        tenant = directory.get(slug)
+        with CurrentTenant.bind(tenant), tenant_session(tenant) as session, session.begin():
+            services.disable(session, "tea")
+        assert "tea" not in [name for _, name in specs.plan(specs.load_specs(tmp_path)).plugins]

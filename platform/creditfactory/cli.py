@@ -14,7 +14,7 @@ import click
 
 from . import settings as settings_module
 from .bench.cli import bench
-from .plugins.cli import plugins
+from .plugins.cli import plugin, plugins
 from .settings import SettingsError
 
 if TYPE_CHECKING:
@@ -649,6 +649,7 @@ def scheduler(tick: float) -> None:
 
 cli.add_command(bench)
 cli.add_command(plugins)
+cli.add_command(plugin)
 
 
 def main() -> None:

@@ -115,3 +115,24 @@ def plugins_config(name: str, slug: str, config_json: str) -> None:
 def _with_bank(slug: str, action) -> None:
     with _bank(slug) as session:
         action(session)
+
+
+@click.group()
+def plugin() -> None:
+    """Tools for plugin authors."""
+
+
+@plugin.command("new")
+@click.argument("name")
+@click.option("--directory", type=click.Path(file_okay=False), default=".", show_default=True,
+              help="Where to create the distribution's folder.")
+@click.option("--title", default="", help="Human title, e.g. '四川花椒 / Sichuan pepper'.")
+def plugin_new(name: str, directory: str, title: str) -> None:
+    """Scaffold a working plugin distribution creditfactory-plugin-<region>-<topic> (NAME: region_topic)."""
+    from pathlib import Path
+
+    from ..cli import domain_errors
+    from .scaffold import new_plugin
+
+    root = domain_errors(lambda: new_plugin(name, Path(directory), title))()
+    click.echo(f"created {root}\nnext: pip install -e {root} && (cd {root} && python -m pytest)")

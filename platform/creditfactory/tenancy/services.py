@@ -61,6 +61,9 @@ class TenantSpec:
     business_date: dt.date | None = None
     #: Initial tenant parameters (``tenant_parameter`` rows); later changes are the tenant's own.
     parameters: dict[str, Any] = field(default_factory=dict)
+    #: Plugins the bank starts with (name -> configuration); ``tenants apply`` enables any not yet enabled and
+    #: leaves later choices (disabling, reconfiguring) to the bank.
+    plugins: dict[str, Any] = field(default_factory=dict)
 
     #: Registry fields ``tenants apply`` keeps in line with the file.
     MANAGED = ("name_zh", "name_en", "legal_entity_code", "province", "city", "county", "timezone", "locale", "currency")
@@ -107,6 +110,8 @@ class TenantSpec:
             errors["locale"] = "zh_Hans_CN or en"
         if len(self.currency) != 3 or not self.currency.isupper():
             errors["currency"] = "an ISO 4217 code such as CNY"
+        if not isinstance(self.plugins, dict) or not all(isinstance(c or {}, dict) for c in self.plugins.values()):
+            errors["plugins"] = "a mapping of plugin names to their configuration"
         if isinstance(self.business_date, str):
             try:
                 self.business_date = dt.date.fromisoformat(self.business_date)

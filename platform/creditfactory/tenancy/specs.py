@@ -9,6 +9,7 @@ from typing import Any, Callable
 import yaml
 
 from ..db import shared_session
+from ..errors import DomainError
 from . import spares
 from .models import TenantStatus
 from .services import TenantError, TenantSpec, TenantSpecError, diff, list_tenants, offboard, provision, update
@@ -31,16 +32,19 @@ class Plan:
     orphans: list[str] = field(default_factory=list)
     #: Tenants with a file whose registry status forbids changes (offboarding, offboarded).
     blocked: list[tuple[str, str]] = field(default_factory=list)
+    #: (spec, plugin name) of plugins a file lists that its bank has not enabled (or declined) yet.
+    plugins: list[tuple[TenantSpec, str]] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
-        return not (self.create or self.update)
+        return not (self.create or self.update or self.plugins)
 
     def lines(self, prune: bool = False) -> list[str]:
         out = [f"+ create   {s.slug:<20} {s.name_zh} / {s.name_en}" for s in self.create]
         for spec, changes in self.update:
             detail = ", ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in changes.items())
             out.append(f"~ update   {spec.slug:<20} {detail}")
+        out += [f"+ plugin   {spec.slug:<20} {name}" for spec, name in self.plugins]
         out += [f"= keep     {slug}" for slug in self.unchanged]
         out += [f"! blocked  {slug:<20} {why}" for slug, why in self.blocked]
         verb = "- offboard" if prune else "? orphan  "
@@ -98,15 +102,45 @@ def plan(specs: list[TenantSpec]) -> Plan:
                 result.create.append(spec)
             elif tenant.status in (TenantStatus.OFFBOARDING.value, TenantStatus.OFFBOARDED.value):
                 result.blocked.append((spec.slug, f"is {tenant.status}; remove its file or restore it first"))
+                continue
             else:
                 changes = diff(tenant, spec)
                 if changes:
                     result.update.append((spec, changes))
                 else:
                     result.unchanged.append(spec.slug)
+            # A bank being created has no settings yet; an existing one keeps what it enabled or disabled itself.
+            present = _plugin_settings(spec.slug) if spec.plugins and spec not in result.create else set()
+            result.plugins += [(spec, name) for name in spec.plugins if name not in present]
         result.orphans = sorted(slug for slug, t in registered.items()
                                 if t.status in (TenantStatus.ACTIVE.value, TenantStatus.SUSPENDED.value))
     return result
+
+
+def _plugin_settings(slug: str) -> set[str]:
+    """Names of the plugins the bank has a setting for (enabled or deliberately disabled)."""
+    from sqlalchemy import select
+
+    from ..db import tenant_session
+    from ..plugins.models import PluginSetting
+    from .registry import directory
+
+    tenant = directory.lookup(slug)
+    if tenant is None:
+        return set()
+    with tenant_session(tenant) as session:
+        return set(session.scalars(select(PluginSetting.plugin)))
+
+
+def _start_plugin(spec: TenantSpec, name: str) -> None:
+    """Enable plugin ``name`` for the bank with the configuration its file gives (audited)."""
+    from ..db import CurrentTenant, tenant_session
+    from ..plugins import services as plugin_services
+    from .registry import directory
+
+    tenant = directory.get(spec.slug)
+    with CurrentTenant.bind(tenant), tenant_session(tenant) as session, session.begin():
+        plugin_services.enable(session, name, dict(spec.plugins[name] or {}))
 
 
 def apply(current: Plan, *, prune: bool = False, on_step: Callable[[str], None] = lambda line: None) -> list[str]:
@@ -125,6 +159,12 @@ def apply(current: Plan, *, prune: bool = False, on_step: Callable[[str], None] 
             errors.append(str(exc))
     if current.create:
         spares.refresh_all()  # refill what the new tenants took, for the next ones
+    for spec, name in current.plugins:
+        try:
+            _start_plugin(spec, name)
+            on_step(f"enabled plugin {name} for {spec.slug}")
+        except (DomainError, LookupError) as exc:  # not installed, bad config, or the bank failed to provision
+            errors.append(f"tenant {spec.slug!r}: plugin {name}: {exc}")
     if prune:
         for slug in current.orphans:
             try:

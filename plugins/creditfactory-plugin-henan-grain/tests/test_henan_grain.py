@@ -1,0 +1,50 @@
+"""Tests of the henan_grain plugin, with the fixtures of creditfactory.testing only (no conftest)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+import creditfactory_plugin_henan_grain as plugin
+from creditfactory.db import CurrentTenant
+from creditfactory.plugins import feeds
+from creditfactory.plugins.jobs import refresh_feeds
+from creditfactory.plugins.services import PluginConfigError
+
+
+def test_profiles_reach_only_banks_that_enabled_the_plugin(enabled_plugin, plugin_host, tenant_a, tenant_b):
+    enabled_plugin(plugin, "henan_grain", tenant_a)
+    with CurrentTenant.bind(tenant_a):
+        profiles = {p.sector: p for p in plugin_host.collect("register_industry_profiles")}
+    with CurrentTenant.bind(tenant_b):
+        elsewhere = {p.sector for p in plugin_host.collect("register_industry_profiles")}
+    assert "wheat_growing" in profiles and "wheat_growing" not in elsewhere
+    for profile in plugin.PROFILES:
+        assert abs(sum(profile.seasonality) / 12 - 1) <= Decimal("0.05"), profile.sector
+
+
+def test_sample_feeds_refresh_and_feed_the_facts(enabled_plugin, plugin_host, tenant_a, tenant_db, stub_broker):
+    enabled_plugin(plugin, "henan_grain", tenant_a, {"mean_months": 12})
+    with CurrentTenant.bind(tenant_a):
+        refresh_feeds()
+        facts = {f.name: f for f in plugin_host.collect("register_facts")}
+        ratio = facts["ha_wheat_price_vs_12m_mean"].compute({})
+    points = feeds.series(tenant_db(tenant_a), "ha_wheat")
+    assert len(points) == 13
+    mean = sum(p.value for p in points) / len(points)
+    assert ratio == (points[-1].value / mean).quantize(Decimal("0.0001"))
+
+
+def test_the_widget_shows_the_latest_index(enabled_plugin, plugin_host, tenant_a, stub_broker):
+    enabled_plugin(plugin, "henan_grain", tenant_a)
+    with CurrentTenant.bind(tenant_a):
+        refresh_feeds()
+        widget, = plugin_host.collect("register_portal_widgets")
+        html = str(widget.render())
+    assert "<table" in html and "2026-11" in html
+
+
+def test_bad_configuration_is_refused_with_the_field_named(enabled_plugin, tenant_a):
+    with pytest.raises(PluginConfigError, match="mean_months"):
+        enabled_plugin(plugin, "henan_grain", tenant_a, {"mean_months": 99})
