@@ -436,3 +436,23 @@ def test_tenant_files_start_their_plugins_once_and_respect_the_banks_later_choic
         with CurrentTenant.bind(tenant), tenant_session(tenant) as session, session.begin():
             services.disable(session, "tea")
         assert "tea" not in [name for _, name in specs.plan(specs.load_specs(tmp_path)).plugins]
+
+
+def test_the_banks_dashboard_shows_its_plugins_widgets_to_staff(enabled_plugin, plugin_host, tenant_a, tenant_b,
+                                                               client, make_user):
+    from markupsafe import Markup
+
+    from creditfactory.plugins.types import PortalWidget
+    from creditfactory.testing.staff import log_in
+
+    def register_portal_widgets(config):
+        return [PortalWidget("茶价指数", render=lambda: Markup('<p class="tea">103.5</p>')),
+                PortalWidget("坏组件", render=lambda: 1 / 0)]
+
+    enabled_plugin(plugin("widgets", register_portal_widgets=register_portal_widgets), "widgets", tenant_a)
+    assert "茶价指数" not in client.get(f"/t/{tenant_a.slug}/").get_data(as_text=True)  # not before logging in
+    log_in(client, f"/t/{tenant_a.slug}", make_user("loan_officer", tenant_a))
+    page = client.get(f"/t/{tenant_a.slug}/")
+    assert page.status_code == 200  # the broken widget is left out, never a 500
+    html = page.get_data(as_text=True)
+    assert '<p class="tea">103.5</p>' in html and "坏组件" not in html

@@ -26,8 +26,23 @@ blueprint = Blueprint("portal", __name__, template_folder="templates", static_fo
 @blueprint.get("/")
 @public("the bank's landing page: its name and the way to log in")
 def home() -> str:
-    """The tenant's home page, or the head office's when the request names no tenant."""
-    return render_template("portal/home.html", now=dt.datetime.now(dt.timezone.utc))
+    """The tenant's home page, or the head office's when the request names no tenant; logged-in staff of a bank
+    also see the dashboard widgets of the bank's plugins."""
+    return render_template("portal/home.html", now=dt.datetime.now(dt.timezone.utc), widgets=_widgets())
+
+
+def _widgets() -> list[tuple[str, Any]]:
+    from ..identity.principal import CurrentPrincipal
+    from ..plugins import get_host
+
+    if CurrentTenant.get_or_none() is None or CurrentPrincipal.get_or_none() is None:
+        return []
+    widgets = []
+    for widget in get_host().collect("register_portal_widgets"):
+        html = get_host().run_isolated(widget.title, "render", widget.render)
+        if html is not None:
+            widgets.append((widget.title, html))
+    return widgets
 
 
 @blueprint.get("/lang/<code>")
