@@ -43,7 +43,7 @@ def test_up_demo_serves_the_demo_banks_and_stops_on_ctrl_c(cf_settings, tmp_path
             try:
                 if _get(f"{base}/readyz")[0] == 200:
                     break
-            except (urllib.error.URLError, ConnectionError):
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
                 pass
             if process.poll() is not None:
                 pytest.fail(f"up exited early:\n{process.stdout.read()}")
