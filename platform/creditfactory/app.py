@@ -12,6 +12,7 @@ from .identity import sessions
 from .identity.oauth import routes as oauth_routes, server as oauth_server
 from .portal import account, i18n, views as portal_views
 from .jobs import setup_broker
+from .lending.customers import portal as customer_portal, routes as customer_routes
 from .tenancy import routes as tenancy_routes, routing
 from .web import assets, csrf, errors, health, limits, logs, proxy, request_id, security
 from .web.smorest import Api
@@ -49,11 +50,13 @@ def create_app(settings: settings_module.Settings | None = None, *, testing: boo
     portal_views.init_app(app)
     # Must follow sessions.init_app: the forced password change is judged on the user the session loaded.
     account.init_app(app)
+    customer_portal.init_app(app)
     oauth_server.init_app(app)
     limits.init_app(app, settings)  # must follow the login and OAuth2 views it limits by endpoint name
     api = Api(app)
     api.register_blueprint(tenancy_routes.blp)
     api.register_blueprint(oauth_routes.blp)
+    api.register_blueprint(customer_routes.blp)
     # Plugins load last, once every core blueprint and hook point exists.
     return app
 
