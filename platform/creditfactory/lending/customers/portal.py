@@ -10,7 +10,7 @@ import datetime as dt
 from typing import Any
 
 from flask import Blueprint, Flask, Response, redirect, render_template, request, url_for
-from flask_babel import gettext, lazy_gettext
+from flask_babel import gettext
 
 from ...db import tenant_session
 from ...errors import DomainError
@@ -27,47 +27,47 @@ blueprint = Blueprint("customer_pages", __name__, template_folder="templates", u
 
 #: Labels of coded values, for the templates (msgids extracted into this capability's catalogue).
 LABELS = {
-    "kind": {"individual": lazy_gettext("Individual business owner"), "household": lazy_gettext("Household"),
-             "micro_enterprise": lazy_gettext("Micro enterprise")},
-    "marital_status": {"single": lazy_gettext("Single"), "married": lazy_gettext("Married"),
-                       "divorced": lazy_gettext("Divorced"), "widowed": lazy_gettext("Widowed")},
-    "gender": {"male": lazy_gettext("Male"), "female": lazy_gettext("Female")},
-    "role": {"spouse": lazy_gettext("Spouse"), "co_borrower": lazy_gettext("Co-borrower"),
-             "guarantor": lazy_gettext("Guarantor"), "shareholder": lazy_gettext("Shareholder"),
-             "legal_representative": lazy_gettext("Legal representative")},
-    "doc_type": {"id_card": lazy_gettext("ID card copy"), "business_licence": lazy_gettext("Business licence"),
-                 "site_photo": lazy_gettext("Site photo"), "bank_statement": lazy_gettext("Bank statement"),
-                 "contract": lazy_gettext("Contract"), "other": lazy_gettext("Other")},
-    "purpose": {"credit_assessment": lazy_gettext("Credit assessment"),
-                "bureau_query": lazy_gettext("Credit-bureau query"),
-                "bureau_reporting": lazy_gettext("Credit-bureau reporting"),
-                "bank_statement_analysis": lazy_gettext("Bank-statement analysis"),
-                "marketing": lazy_gettext("Marketing"),
-                "biometric_verification": lazy_gettext("Biometric verification"),
-                "recording": lazy_gettext("Audio/video recording"),
-                "guarantor_data_sharing": lazy_gettext("Data sharing with guarantor")},
-    "consent_type": {"general": lazy_gettext("General"), "separate": lazy_gettext("Separate"),
-                     "written": lazy_gettext("Written")},
-    "channel": {"app": lazy_gettext("App"), "paper_scan": lazy_gettext("Paper form (scanned)"),
-                "face_sign": lazy_gettext("Face-signing"), "branch": lazy_gettext("At the branch")},
-    "status": {"active": lazy_gettext("Active"), "withdrawn": lazy_gettext("Withdrawn"),
-               "expired": lazy_gettext("Expired"), "pending": lazy_gettext("Not yet valid")},
+    "kind": {"individual": N_("Individual business owner"), "household": N_("Household"),
+             "micro_enterprise": N_("Micro enterprise")},
+    "marital_status": {"single": N_("Single"), "married": N_("Married"),
+                       "divorced": N_("Divorced"), "widowed": N_("Widowed")},
+    "gender": {"male": N_("Male"), "female": N_("Female")},
+    "role": {"spouse": N_("Spouse"), "co_borrower": N_("Co-borrower"),
+             "guarantor": N_("Guarantor"), "shareholder": N_("Shareholder"),
+             "legal_representative": N_("Legal representative")},
+    "doc_type": {"id_card": N_("ID card copy"), "business_licence": N_("Business licence"),
+                 "site_photo": N_("Site photo"), "bank_statement": N_("Bank statement"),
+                 "contract": N_("Contract"), "other": N_("Other")},
+    "purpose": {"credit_assessment": N_("Credit assessment"),
+                "bureau_query": N_("Credit-bureau query"),
+                "bureau_reporting": N_("Credit-bureau reporting"),
+                "bank_statement_analysis": N_("Bank-statement analysis"),
+                "marketing": N_("Marketing"),
+                "biometric_verification": N_("Biometric verification"),
+                "recording": N_("Audio/video recording"),
+                "guarantor_data_sharing": N_("Data sharing with guarantor")},
+    "consent_type": {"general": N_("General"), "separate": N_("Separate"),
+                     "written": N_("Written")},
+    "channel": {"app": N_("App"), "paper_scan": N_("Paper form (scanned)"),
+                "face_sign": N_("Face-signing"), "branch": N_("At the branch")},
+    "status": {"active": N_("Active"), "withdrawn": N_("Withdrawn"),
+               "expired": N_("Expired"), "pending": N_("Not yet valid")},
 }
 
 #: What the form says about a field that failed validation (the service's own reason is shown beside it).
 FIELD_MESSAGES = {
-    "name": lazy_gettext("Enter the name as on the ID card or business licence."),
-    "kind": lazy_gettext("Choose the kind of customer."),
-    "resident_id": lazy_gettext("Enter a valid 18-character resident ID number (check the last character)."),
-    "uscc": lazy_gettext("Enter the 18-character unified social credit code from the business licence."),
-    "mobile": lazy_gettext("Enter an 11-digit mainland mobile number."),
-    "sector_code": lazy_gettext("Enter an industry code such as F5221 (a letter A–T and up to 4 digits)."),
-    "years_in_business": lazy_gettext("Enter a whole number of years from 0 to 100."),
-    "household_members": lazy_gettext("Enter a number of household members from 1 to 50."),
-    "marital_status": lazy_gettext("Marital status does not apply to this kind of customer."),
-    "legal_representative_name": lazy_gettext("Only a micro enterprise has a legal representative."),
-    "address": lazy_gettext("The address is too long."),
-    "registered_address": lazy_gettext("The address is too long."),
+    "name": N_("Enter the name as on the ID card or business licence."),
+    "kind": N_("Choose the kind of customer."),
+    "resident_id": N_("Enter a valid 18-character resident ID number (check the last character)."),
+    "uscc": N_("Enter the 18-character unified social credit code from the business licence."),
+    "mobile": N_("Enter an 11-digit mainland mobile number."),
+    "sector_code": N_("Enter an industry code such as F5221 (a letter A–T and up to 4 digits)."),
+    "years_in_business": N_("Enter a whole number of years from 0 to 100."),
+    "household_members": N_("Enter a number of household members from 1 to 50."),
+    "marital_status": N_("Marital status does not apply to this kind of customer."),
+    "legal_representative_name": N_("Only a micro enterprise has a legal representative."),
+    "address": N_("The address is too long."),
+    "registered_address": N_("The address is too long."),
 }
 
 _FORM_FIELDS = ("kind", "name", "resident_id", "uscc", "mobile", "address", "registered_address", "sector_code",
@@ -166,7 +166,7 @@ def _act(customer_id: int, action) -> Response | tuple[str, int]:
 
 
 def _field_label(field: str) -> str:
-    return str(FIELD_MESSAGES.get(field, field))
+    return gettext(FIELD_MESSAGES[field]) if field in FIELD_MESSAGES else field
 
 
 @blueprint.post("/<int:customer_id>/parties")
