@@ -23,7 +23,8 @@ from ...portal.nav import N_, NavLink, register_nav
 from . import routes, services
 from .models import CONSENT_CHANNELS, CONSENT_PURPOSES, CONSENT_TYPES, DOCUMENT_TYPES, MARITAL_STATUSES, PARTY_ROLES
 
-blueprint = Blueprint("customer_pages", __name__, template_folder="templates", url_prefix="/customers")
+blueprint = Blueprint("customer_pages", __name__, template_folder="templates", url_prefix="/customers",
+                      static_folder="static", static_url_path="/static")
 
 #: Labels of coded values, for the templates (msgids extracted into this capability's catalogue).
 LABELS = {
