@@ -337,9 +337,14 @@ def _record_reveal(session: Session, object_type: str, object_id: int, column: s
                after={"field": column, "kind": kind})
 
 
-def customer_view(session: Session, customer: Customer) -> dict[str, Any]:
+def customer_view(session: Session, customer: Customer, *, masked: bool = False) -> dict[str, Any]:
     """The customer as shown to the current principal: identifiers and addresses masked without ``pii.read``;
-    each value shown in clear is audited as ``pii.reveal``. Birth date only in clear (masked: the year)."""
+    each value shown in clear is audited as ``pii.reveal``. Birth date only in clear (masked: the year).
+
+    ``masked``: masked whoever asks, for overviews (a list of customers) that need no identifier in clear.
+    """
+    if masked:
+        return _masked_view(session, customer)
     clear = access.may_read_clear(session)
     view: dict[str, Any] = {field: getattr(customer, field) for field in (
         "id", "kind", "name", "sector_code", "years_in_business", "household_members", "marital_status",
@@ -353,6 +358,21 @@ def customer_view(session: Session, customer: Customer) -> dict[str, Any]:
     view["birth_date"] = customer.birth_date.isoformat() if clear and customer.birth_date else (
         f"{customer.birth_date.year}-**-**" if customer.birth_date else None)
     view["pii_clear"] = clear
+    return view
+
+
+def _masked_view(session: Session, customer: Customer) -> dict[str, Any]:
+    from ...privacy.fields import unseal
+    view = {field: getattr(customer, field) for field in (
+        "id", "kind", "name", "sector_code", "years_in_business", "household_members", "marital_status",
+        "legal_representative_name", "officer_user_id", "created_by_user_id", "gender", "created_at", "updated_at")}
+    for name, field in _IDENTIFIERS.items():
+        sealed = getattr(customer, f"{name}_sealed")
+        view[name] = mask(field.kind, unseal(session, field, sealed)) if sealed else None
+    view["address"] = mask_address(customer.address)
+    view["registered_address"] = mask_address(customer.registered_address)
+    view["birth_date"] = f"{customer.birth_date.year}-**-**" if customer.birth_date else None
+    view["pii_clear"] = False
     return view
 
 
