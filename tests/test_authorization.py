@@ -11,7 +11,7 @@ import base64
 import re
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import urlencode
 
 import flask_smorest
@@ -33,19 +33,27 @@ from creditfactory.portal.account import login_required
 from creditfactory.web.access import access_of
 from creditfactory.web.smorest import PUBLIC_EXTENSION, SECURITY_SCHEME, Blueprint, api_of
 
+import customer_samples
+
 PASSWORD = "a long enough passphrase"
 HTML = {"Accept": "text/html"}
 HTTP_METHODS = ("get", "put", "post", "patch", "delete")
 
-#: Sample arguments of operations that need them, by (method, OpenAPI path): "path" parameters, "query", "json".
+#: Sample arguments of operations that need them, by (method, OpenAPI path): "path" parameters, "query", "json"
+#: (or "data" for a form / multipart body). A sample may be a function of the allowed caller's tenant, called for
+#: each call, that makes the rows the operation acts on (a fresh customer to read, a consent to withdraw...).
 #: An operation with a path parameter and no sample here fails the matrix with a message saying so.
-SAMPLES: dict[tuple[str, str], dict[str, Any]] = {
+SAMPLES: dict[tuple[str, str], dict[str, Any] | Callable[[Any], dict[str, Any]]] = {
     ("get", "/api/v1/probe/loans/{loan_id}"): {"path": {"loan_id": 7}, "query": {"currency": "CNY"}},
     # Built-in plugins are always enabled: enabling one again is the harmless write every caller can be tried on.
     ("put", "/api/v1/plugins/{name}"): {"path": {"name": "builtin"}, "json": {"enabled": True}},
+    **customer_samples.SAMPLES,
 }
-#: URL arguments of portal pages that take some, by endpoint.
-PAGE_SAMPLES: dict[str, dict[str, Any]] = {"portal.set_language": {"code": "en"}}
+#: URL arguments of portal pages that take some, by endpoint (or a function of the tenant making them).
+PAGE_SAMPLES: dict[str, dict[str, Any] | Callable[[Any], dict[str, Any]]] = {
+    "portal.set_language": {"code": "en"},
+    **customer_samples.PAGE_SAMPLES,
+}
 
 
 # --- the walks ---------------------------------------------------------------------------------------------------
@@ -188,13 +196,18 @@ def call(http, tokens: Tokens, operation: Operation, caller: str, tenant_a, tena
     if operation.scopes is None:
         expected = 200
     sample = SAMPLES.get((operation.method, operation.path), {})
+    if callable(sample):
+        sample = sample(tenant_a)
     path = operation.path
     for name in re.findall(r"{(\w+)}", path):
         assert name in sample.get("path", {}), f"{operation}: declare a sample {name!r} in SAMPLES"
         path = path.replace(f"{{{name}}}", str(sample["path"][name]))
+    body = {"data": sample["data"]} if "data" in sample else {"json": sample.get("json")}
     response = http.open(prefix + path, method=operation.method.upper(), headers=headers,
-                         query_string=sample.get("query"), json=sample.get("json"))
-    return expected, response.status_code
+                         query_string=sample.get("query"), **body)
+    # Success is any 2xx: 201 for a created resource, 204 for a deletion.
+    actual = 200 if expected == 200 and 200 <= response.status_code < 300 else response.status_code
+    return expected, actual
 
 
 def run_matrix(app, tokens: Tokens, caller: str, tenant_a, tenant_b) -> list[str]:
@@ -373,12 +386,15 @@ def staff(app, tenant_a, tenant_b):
         shared.execute(delete(User).where(User.username.in_(made)))
 
 
-def page_url(app, endpoint: str, prefix: str) -> str:
+def page_url(app, endpoint: str, prefix: str, tenant=None) -> str:
     rule = next(app.url_map.iter_rules(endpoint))
     url = rule.rule
+    sample = PAGE_SAMPLES.get(endpoint, {})
+    if callable(sample):
+        sample = sample(tenant)
     for name in rule.arguments:
-        assert name in PAGE_SAMPLES.get(endpoint, {}), f"{endpoint}: declare a sample {name!r} in PAGE_SAMPLES"
-        url = re.sub(rf"<(?:\w+:)?{name}>", str(PAGE_SAMPLES[endpoint][name]), url)
+        assert name in sample, f"{endpoint}: declare a sample {name!r} in PAGE_SAMPLES"
+        url = re.sub(rf"<(?:\w+:)?{name}>", str(sample[name]), url)
     return prefix + url
 
 
@@ -421,7 +437,7 @@ def test_page_matrix(app, staff, page_queries, caller, tenant_a, tenant_b):
     pages, _ = walk_pages(app)
     failures = []
     for endpoint, access in pages:
-        url = page_url(app, endpoint, prefix)
+        url = page_url(app, endpoint, prefix, tenant_a)
         if endpoint in page_queries:
             url += "?" + urlencode(page_queries[endpoint])
         if caller == "anonymous":

@@ -101,6 +101,11 @@ class Settings:
     ratelimit_oauth: str = "30/minute"
     #: Days an OAuth2 refresh token (mobile field app) lives; each refresh rotates it and starts the days again.
     oauth_refresh_token_days: int = 14
+    #: Where uploaded files live: empty for ``<data_dir>/files``, ``file:///path``, or
+    #: ``s3://bucket/prefix?endpoint=https://host:9000&region=...`` (docs/customers.md#file-store).
+    file_store_url: str = ""
+    #: Largest file accepted by an upload, in bytes.
+    upload_max_bytes: int = 10 * 1024 * 1024
 
     @property
     def embedded(self) -> bool:
@@ -219,6 +224,10 @@ def validate(settings: Settings) -> Settings:
             raise bad(key, f"must be a postgresql:// URL, got {url!r}")
     if settings.broker_url and not re.match(r"^(postgresql|postgres|amqp|amqps|redis|rediss)(\+psycopg)?://", settings.broker_url):
         raise bad("broker_url", f"scheme must be postgresql, amqp or redis, got {settings.broker_url!r}")
+    if settings.file_store_url and not re.match(r"^(file|s3)://", settings.file_store_url):
+        raise bad("file_store_url", f"scheme must be file:// or s3://, got {settings.file_store_url!r}")
+    if settings.upload_max_bytes < 1:
+        raise bad("upload_max_bytes", "must be at least 1")
     for name, url in settings.clusters.items():
         if not _CLUSTER_NAME_RE.match(name):
             raise bad("clusters", f"cluster name {name!r} must match {_CLUSTER_NAME_RE.pattern}")
