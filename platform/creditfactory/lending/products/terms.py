@@ -563,7 +563,13 @@ def apply_overrides(template_document: Mapping[str, Any], overrides: Mapping[str
     template = parse_terms(template_document)
     if not isinstance(overrides, Mapping):
         raise TermsError("overrides", "must be a mapping (a partial terms document)")
-    tenant = parse_terms(merge(terms_document(template), overrides))
+    merged = merge(terms_document(template), overrides)
+    if "eligible_sectors" in overrides and isinstance(merged.get("sector_pricing"), Mapping) \
+            and isinstance(merged.get("eligible_sectors"), list):
+        # Narrowing the sectors drops the template's pricing of the sectors the bank no longer serves.
+        merged["sector_pricing"] = {sector: rates for sector, rates in merged["sector_pricing"].items()
+                                    if sector in merged["eligible_sectors"]}
+    tenant = parse_terms(merged)
     check_tightening(tenant, template)
     return tenant
 
