@@ -67,7 +67,9 @@ PEOPLE_ONLY: set[tuple[str, str]] = {
     ("post", "/api/v1/products/{code}/regional"),
 }
 #: URL arguments of portal pages that take some, by endpoint.
-PAGE_SAMPLES: dict[str, dict[str, Any]] = {"portal.set_language": {"code": "en"}}
+PAGE_SAMPLES: dict[str, dict[str, Any]] = {"portal.set_language": {"code": "en"},
+                                          "product_pages.product_detail": {"code": "biz_operating"},
+                                          "product_pages.propose_override": {"code": "biz_operating"}}
 
 
 # --- the walks ---------------------------------------------------------------------------------------------------
