@@ -220,3 +220,31 @@ def test_bad_declarations_are_refused_before_anything_changes(tmp_path):
     with pytest.raises(declared.DeclaredProductsError,
                        match="bank.yaml: product 'biz': regulatory.entrusted_payment.personal_business_threshold"):
         declared.load_folder(tmp_path)
+
+
+def test_tenants_apply_gives_the_demo_banks_their_products(cf_settings, tmp_path):
+    import shutil
+
+    from click.testing import CliRunner
+
+    from creditfactory.cli import cli
+
+    folder = tmp_path / "tenants"
+    shutil.copytree(TENANTS_DIR, folder)
+    for path in folder.glob("*.yaml"):  # unique slugs and codes: other tests provision the demo banks too
+        (folder / f"{path.stem}p7.yaml").write_text(path.read_text().replace("DEMO-", "DEMOP7-"))
+        path.unlink()
+    runner = CliRunner()
+    first = runner.invoke(cli, ["tenants", "apply", str(folder)], catch_exceptions=False)
+    assert first.exit_code == 0, first.output
+    assert "product puerp7/yn_grass_loan v1" in first.output and "product honghup7/revolving_line v1" in first.output
+    again = runner.invoke(cli, ["tenants", "apply", str(folder)], catch_exceptions=False)
+    assert again.exit_code == 0 and "product " not in again.output
+    with tenant_session(declared.directory.get("puerp7")) as session, session.begin(), SystemContext("test"):
+        assert {p.code for p in services.list_products(session)} == {
+            "biz_operating", "farm_household", "yn_grass_loan", "yn_feed_loan"}
+    # A loosening in a file is refused before anything changes, naming the field; exit code 2.
+    spec = folder / "puerp7.yaml"
+    spec.write_text(spec.read_text().replace('amount: {max: "300000"}', 'amount: {max: "800000"}'))
+    refused = runner.invoke(cli, ["tenants", "apply", str(folder)])
+    assert refused.exit_code == 2 and "puerp7.yaml: product 'biz_operating': amount.max" in refused.output

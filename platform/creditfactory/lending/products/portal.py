@@ -18,7 +18,7 @@ from ...identity.principal import CurrentPrincipal
 from ...portal.account import login_required
 from ...portal.nav import N_, NavLink, register_nav
 from . import services
-from .terms import REPAYMENT_METHODS
+from .terms import REPAYMENT_METHODS, flatten
 
 blueprint = Blueprint("product_pages", __name__, template_folder="templates")
 
@@ -60,8 +60,10 @@ def product_detail(code: str) -> str:
         diff = services.diff_against_template(session, code)
         versions = services.product_versions(session, code)
         pending = services.pending_changes(session, code)
+    proposed = {change.id: sorted(flatten(change.payload.get("overrides", change.payload.get("terms")) or {}).items())
+                for change in pending}
     return render_template("products/detail.html", product=diff["product"], diff=diff, versions=versions,
-                           pending=pending, labels=METHOD_LABELS, may_propose=_may(Permission.PRODUCT_CONFIGURE),
+                           pending=pending, proposed=proposed, labels=METHOD_LABELS, may_propose=_may(Permission.PRODUCT_CONFIGURE),
                            may_approve=_may(Permission.CONFIG_APPROVE), me=CurrentPrincipal.get().user_id)
 
 

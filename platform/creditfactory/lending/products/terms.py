@@ -583,18 +583,18 @@ class Difference:
     tenant: Any
 
 
-def _flatten(document: Any, prefix: str = "") -> dict[str, Any]:
+def flatten(document: Any, prefix: str = "") -> dict[str, Any]:
     if isinstance(document, Mapping):
         flat: dict[str, Any] = {}
         for key, value in document.items():
-            flat.update(_flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+            flat.update(flatten(value, f"{prefix}.{key}" if prefix else str(key)))
         return flat
     return {prefix: document}
 
 
 def diff_terms(template: ProductTerms, tenant: ProductTerms) -> list[Difference]:
     """Every field of ``tenant`` that differs from ``template``, in a stable order (absent = None)."""
-    left, right = _flatten(terms_document(template)), _flatten(terms_document(tenant))
+    left, right = flatten(terms_document(template)), flatten(terms_document(tenant))
     return [Difference(key, left.get(key), right.get(key)) for key in sorted(set(left) | set(right))
             if left.get(key) != right.get(key)]
 
