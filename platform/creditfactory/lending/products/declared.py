@@ -164,6 +164,11 @@ def apply_folder(tenants_dir: str | Path, *, only: set[str] | None = None,
     for slug, entries in sorted(catalogue.products.items()):
         if only is not None and slug not in only:
             continue
+        tenant = directory.lookup(slug)
+        if tenant is None or tenant.status not in ("active", "suspended"):
+            # Not provisioned (its error is reported by the registry step) or on its way out: nothing to write.
+            on_step(f"skipped products of {slug}: tenant is {tenant.status if tenant else 'not registered'}")
+            continue
         try:
             for line in apply_tenant_products(slug, entries):
                 on_step(line)
