@@ -6,7 +6,6 @@ import base64
 import hashlib
 import re
 import secrets
-from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 

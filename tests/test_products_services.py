@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from creditfactory.audit import Actor, ActorKind, CurrentActor
 from creditfactory.audit.models import AuditEntry
-from creditfactory.db import CurrentTenant, SystemContext, shared_session, tenant_session
+from creditfactory.db import CurrentTenant, SystemContext, tenant_session
 from creditfactory.errors import Conflict, NotFound
 from creditfactory.identity import changes
 from creditfactory.identity.errors import AccessDenied, SegregationOfDutiesViolation
