@@ -1,11 +1,11 @@
 """Core test suite configuration; fixtures come from creditfactory.testing.pytest_plugin (pytest11)."""
 
-import os
+import types
 
 import pytest
 
-# The host's tests never load whatever plugins happen to be installed.
-os.environ.setdefault("CREDITFACTORY_DISABLE_PLUGINS", "1")
+#: The plugins the demo banks' files start (tenants/*.yaml).
+DEMO_PLUGINS = ("yunnan_agri", "henan_grain", "hubei_aquaculture")
 
 
 @pytest.fixture(autouse=True)
@@ -18,3 +18,12 @@ def audit_actor(request):
 
     with CurrentActor.bind(Actor(id=f"test:{request.node.name}", kind=ActorKind.SYSTEM)) as actor:
         yield actor
+
+
+@pytest.fixture
+def demo_plugins(plugin_host):
+    """Stand-ins named like the demo banks' regional plugins, so applying tenants/ needs none installed (the
+    platform's tests never load installed plugins; the real ones are tested in plugins/)."""
+    for name in DEMO_PLUGINS:
+        plugin_host.register(types.ModuleType(name), name)
+    return plugin_host

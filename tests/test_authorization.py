@@ -48,10 +48,36 @@ SAMPLES: dict[tuple[str, str], dict[str, Any] | Callable[[Any], dict[str, Any]]]
     # Built-in plugins are always enabled: enabling one again is the harmless write every caller can be tried on.
     ("put", "/api/v1/plugins/{name}"): {"path": {"name": "builtin"}, "json": {"enabled": True}},
     **customer_samples.SAMPLES,
+    # Products: tenant A adopts biz_operating (fixture _lending_samples); publishing the same version again is a no-op.
+    ("get", "/api/v1/products/{code}"): {"path": {"code": "biz_operating"}},
+    ("get", "/api/v1/products/{code}/versions"): {"path": {"code": "biz_operating"}},
+    ("get", "/api/v1/products/{code}/versions/{version}"): {"path": {"code": "biz_operating", "version": 1}},
+    ("get", "/api/v1/products/{code}/diff"): {"path": {"code": "biz_operating"}},
+    ("post", "/api/v1/products/{code}/adoption"): {
+        "path": {"code": "biz_operating"}, "json": {"template_code": "biz_operating", "template_version": 1}},
+    ("post", "/api/v1/products/{code}/changes"): {"path": {"code": "biz_operating"}, "json": {"overrides": {}}},
+    ("post", "/api/v1/products/{code}/regional"): {
+        "path": {"code": "matrix_regional"}, "json": {"name_zh": "区域", "name_en": "Regional", "terms": {}}},
+    ("get", "/api/v1/product-templates/{code}/versions/{version}"): {"path": {"code": "biz_operating", "version": 1}},
+    ("post", "/api/v1/product-templates/{code}/versions"): {
+        "path": {"code": "matrix_template"},
+        "json": {"version": 1, "name_zh": "矩阵模板", "name_en": "Matrix template",
+                 "terms": {"amount": {"min": "1000", "max": "2000"}, "term_months": {"min": 1, "max": 12},
+                           "annual_rate": {"min": "0.05", "max": "0.10"}, "repayment_methods": ["bullet"],
+                           "eligible_sectors": ["retail"]}}},
+}
+#: Operations a machine client is refused although its scope names them: a maker-checker change records the
+#: person who proposed it, so the allowed (machine) caller gets 403; tests/test_products_api.py shows a person
+#: through an app succeeding.
+PEOPLE_ONLY: set[tuple[str, str]] = {
+    ("post", "/api/v1/products/{code}/adoption"), ("post", "/api/v1/products/{code}/changes"),
+    ("post", "/api/v1/products/{code}/regional"),
 }
 #: URL arguments of portal pages that take some, by endpoint (or a function of the tenant making them).
 PAGE_SAMPLES: dict[str, dict[str, Any] | Callable[[Any], dict[str, Any]]] = {
     "portal.set_language": {"code": "en"},
+    "product_pages.product_detail": {"code": "biz_operating"},
+    "product_pages.propose_override": {"code": "biz_operating"},
     **customer_samples.PAGE_SAMPLES,
 }
 
@@ -176,6 +202,8 @@ def call(http, tokens: Tokens, operation: Operation, caller: str, tenant_a, tena
         expected = 401
     elif caller == "allowed":
         headers, expected = tokens(context, own, any_scope), 200
+        if (operation.method, operation.path) in PEOPLE_ONLY:
+            expected = 403
     elif caller == "without_scope":
         lacking = tuple(code for code in scopes_of(context) if code != (required or ("",))[0])
         if not lacking:
@@ -286,6 +314,20 @@ def probe_app(cf_settings):
 @pytest.fixture(scope="module")
 def tokens(app):
     return Tokens(app)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _lending_samples(cf_settings, tenant_a):
+    """The rows SAMPLES name: the standard product templates, and tenant A's biz_operating product."""
+    from pathlib import Path
+
+    from creditfactory.lending.products import declared
+
+    tenants_dir = Path(__file__).resolve().parents[1] / "tenants"
+    with CurrentActor.bind(Actor(id="test:authorization", kind=ActorKind.SYSTEM)):
+        declared.publish_templates(declared.load_folder(tenants_dir), tenants_dir)
+        declared.apply_tenant_products(tenant_a.slug, [
+            {"code": "biz_operating", "template": "biz_operating", "template_version": 1}])
 
 
 @pytest.fixture(autouse=True)

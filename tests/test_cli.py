@@ -2,7 +2,6 @@
 
 import json
 import shutil
-import types
 from pathlib import Path
 
 import pytest
@@ -25,10 +24,7 @@ def run(cf_settings):
 
 
 @pytest.fixture
-def tenants_dir(tmp_path, plugin_host):
-    # The demo files start their region's plugin: stand-ins of those names (the real ones are tested in plugins/).
-    for name in ("yunnan_agri", "henan_grain", "hubei_aquaculture"):
-        plugin_host.register(types.ModuleType(name), name)
+def tenants_dir(tmp_path, demo_plugins):
     target = tmp_path / "tenants"
     shutil.copytree(ROOT / "tenants", target)
     return target

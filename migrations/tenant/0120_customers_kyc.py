@@ -1,7 +1,7 @@
 """Customers: sealed KYC identifiers with blind indexes, profile fields, related parties, documents, consents.
 
 Revision ID: t0120
-Revises: t0007
+Revises: t0110
 Create Date: 2026-11-28
 """
 from alembic import op
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 revision = "t0120"
-down_revision = "t0007"
+down_revision = "t0110"
 branch_labels = None
 depends_on = None
 

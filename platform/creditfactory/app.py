@@ -14,6 +14,7 @@ from .portal import account, i18n, views as portal_views
 from .jobs import setup_broker
 from .plugins import web as plugin_web
 from .lending.customers import portal as customer_portal, routes as customer_routes
+from .lending.products import portal as product_pages, routes as product_routes
 from .tenancy import routes as tenancy_routes, routing
 from .web import assets, csrf, errors, health, limits, logs, metrics, proxy, request_id, security
 from .web.smorest import Api
@@ -53,6 +54,7 @@ def create_app(settings: settings_module.Settings | None = None, *, testing: boo
     # Must follow sessions.init_app: the forced password change is judged on the user the session loaded.
     account.init_app(app)
     customer_portal.init_app(app)
+    product_pages.init_app(app)
     oauth_server.init_app(app)
     limits.init_app(app, settings)  # must follow the login and OAuth2 views it limits by endpoint name
     api = Api(app)
@@ -61,6 +63,8 @@ def create_app(settings: settings_module.Settings | None = None, *, testing: boo
     api.register_blueprint(plugin_web.blp)
     api.register_blueprint(plugin_web.failures_blp)
     api.register_blueprint(customer_routes.blp)
+    api.register_blueprint(product_routes.blp)
+    api.register_blueprint(product_routes.templates_blp)
     # Plugins load last, once every core blueprint and hook point exists.
     plugin_web.init_app(app)
     return app

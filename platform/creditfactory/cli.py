@@ -208,9 +208,11 @@ def tenants() -> None:
 @domain_errors
 def tenants_apply(path: str, dry_run: bool, prune: bool, yes: bool) -> None:
     """Converge the registry to the tenant files in PATH (default: tenants/). Idempotent."""
+    from .lending.products import declared as products_declared
     from .tenancy import specs
 
     declared = specs.load_specs(path)
+    products_declared.load_folder(path)  # refuse bad product files before anything changes
     boot()
     current = specs.plan(declared)
     for line in current.lines(prune=prune):
@@ -218,13 +220,16 @@ def tenants_apply(path: str, dry_run: bool, prune: bool, yes: bool) -> None:
     if dry_run:
         click.echo("dry run: nothing changed")
         return
+    errors = []
     if current.empty and not (prune and current.orphans):
-        click.echo("nothing to do")
-        return
-    if prune and current.orphans and not yes:
-        click.confirm(f"Offboard {len(current.orphans)} tenant(s) not in {path}? Their data is exported, "
-                      f"their schema dropped after the retention period", abort=True)
-    errors = specs.apply(current, prune=prune, on_step=click.echo)
+        click.echo("nothing to do for the registry")
+    else:
+        if prune and current.orphans and not yes:
+            click.confirm(f"Offboard {len(current.orphans)} tenant(s) not in {path}? Their data is exported, "
+                          f"their schema dropped after the retention period", abort=True)
+        errors = specs.apply(current, prune=prune, on_step=click.echo)
+    # Standard product templates, then each bank's declared products (see docs/products.md).
+    errors += products_declared.apply_folder(path, on_step=click.echo)
     for error in errors:
         click.echo(f"error: {error}", err=True)
     if errors:

@@ -58,6 +58,7 @@ def _stop(children: dict[str, subprocess.Popen]) -> None:
 
 def run_platform(settings: Settings, *, demo: bool, host: str, port: int, web_workers: int) -> int:
     from .db import shared_session
+    from .lending.products import declared as products_declared
     from .tenancy import migrations, specs
     from .tenancy.services import list_tenants
 
@@ -66,6 +67,7 @@ def run_platform(settings: Settings, *, demo: bool, host: str, port: int, web_wo
                f"at {report.head}, {len(report.failed)} failed")
     if demo:
         errors = specs.apply(specs.plan(specs.load_specs(settings.tenants_dir)), on_step=click.echo)
+        errors += products_declared.apply_folder(settings.tenants_dir, on_step=click.echo)
         for error in errors:
             click.echo(f"error: {error}", err=True)
     with shared_session() as session:

@@ -75,6 +75,8 @@ def load_specs(directory: str | Path) -> list[TenantSpec]:
     for path in sorted(root.glob("*.yaml")) + sorted(root.glob("*.yml")):
         try:
             data = _read_yaml(path)
+            # The bank's products are read and applied by lending.products.declared, not by the registry.
+            data.pop("products", None)
             data.setdefault("slug", path.stem)
             if data["slug"] != path.stem:
                 raise SpecDirectoryError(f"{path}: slug {data['slug']!r} must match the file name")
