@@ -54,13 +54,17 @@ def audits_cross_tenant_read(what: str, *,
                              ) -> Callable[[Callable[_P, _R]], Callable[_P, _R]]:
     """Decorate a view (under ``@blp.auth``/``@login_required``, above argument parsing's output) so every call by a
     head-office or regulator principal is recorded before the view runs. ``tenants`` and ``parameters`` get the
-    view's arguments and return the banks read and the parameters that shape the read."""
+    view's arguments (without a MethodView's ``self``) and return the banks read and the parameters that shape the read."""
 
     def decorate(view: Callable[_P, _R]) -> Callable[_P, _R]:
         @functools.wraps(view)
         def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
-            record_cross_tenant_read(what, tenants(*args, **kwargs),
-                                     parameters(*args, **kwargs) if parameters is not None else None)
+            from flask.views import View
+
+            # A MethodView's method gets ``self`` first; the callables get only the view's own arguments.
+            own = args[1:] if args and isinstance(args[0], View) else args
+            record_cross_tenant_read(what, tenants(*own, **kwargs),
+                                     parameters(*own, **kwargs) if parameters is not None else None)
             return view(*args, **kwargs)
 
         return wrapper
