@@ -13,6 +13,7 @@ from creditfactory.identity import services
 from creditfactory.identity.models import StaffSession, User
 from creditfactory.testing.staff import STAFF_PASSWORD, csrf_token, log_in
 
+# Village-bank pages render in the bank's locale (zh), whatever the browser asks for.
 HTML = {"Accept": "text/html", "Accept-Language": "en", "User-Agent": "TestBrowser/1.0"}
 
 
@@ -94,7 +95,7 @@ def test_profile_lists_sessions_and_revokes_one_or_all(app, make_user, tenant_a,
     username = make_user("loan_officer", tenant_a)
     first, second, third = (logged_in(app, prefix, username) for _ in range(3))
     page = first.get(f"{prefix}/account", headers=HTML).get_data(as_text=True)
-    assert page.count("TestBrowser/1.0") == 3 and "This session" in page and "Log out everywhere" in page
+    assert page.count("TestBrowser/1.0") == 3 and "当前会话" in page and "退出所有会话" in page
     ids = [int(i) for i in re.findall(r"/account/sessions/(\d+)/end", page)]
     assert len(ids) == 3
     second_id = rows(username)[1].id

@@ -60,7 +60,7 @@ def test_self_enrolment_from_the_profile_and_recovery_codes(app, make_user, tena
         hashes = list(shared.scalars(select(RecoveryCode.code_hash).where(RecoveryCode.user_id == stored(username).id)))
     assert len(hashes) == 10 and not any(c.replace("-", "") in h for c in codes for h in hashes)
     profile = client.get(f"{prefix}/account", headers=HTML).get_data(as_text=True)
-    assert "Recovery codes left: 10" in profile and "/account/totp\"" not in profile
+    assert "剩余备用恢复码：10 个" in profile and "/account/totp\"" not in profile
 
     # Next login asks for the code; a recovery code passes instead, once, and its use is audited.
     now.advance(minutes=5)

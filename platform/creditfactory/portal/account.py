@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 from typing import Any, Callable, ParamSpec, TypeVar
 
@@ -133,8 +134,7 @@ def choose_context_page() -> str | Response:
                     chosen, error = None, gettext("Choose one of the places offered.")
     if chosen is not None:
         previous = picking["previous_login_at"]
-        import datetime as _dt
-        login = Login(user, principal, _dt.datetime.fromtimestamp(previous, _dt.timezone.utc) if previous else None)
+        login = Login(user, principal, dt.datetime.fromtimestamp(previous, dt.timezone.utc) if previous else None)
         return _after_password(login, picking["next"])
     english = current_language() == "en"
     choices = [{"key": p.key, "label": (p.name_en if english else p.name_zh) or p.tenant_slug
