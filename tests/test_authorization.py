@@ -8,11 +8,13 @@ tables on its own, and a route that declares no access fails ``test_every_operat
 from __future__ import annotations
 
 import base64
+import hashlib
 import re
+import secrets
 import uuid
 from dataclasses import dataclass
 from typing import Any, Callable
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import flask_smorest
 import marshmallow as ma
@@ -24,10 +26,13 @@ from sqlalchemy import delete
 from creditfactory.app import create_app
 from creditfactory.audit import Actor, ActorKind, CurrentActor
 from creditfactory.db import SystemContext, shared_session
-from creditfactory.identity import services as identity_services, sessions
+from creditfactory.identity import services as identity_services, sessions, totp
+from creditfactory.identity.authorization import authorize
 from creditfactory.identity.models import User
 from creditfactory.identity.oauth import services as oauth_services
-from creditfactory.identity.permissions import Context
+from creditfactory.identity.permissions import Context, Permission
+from creditfactory.identity.principal import CurrentPrincipal
+from creditfactory.identity.roles import STANDARD_ROLES
 from creditfactory.identity.scopes import Scope
 from creditfactory.portal.account import login_required
 from creditfactory.web.access import access_of
@@ -158,15 +163,29 @@ def _basic(client_id: str, secret: str) -> dict[str, str]:
     return {"Authorization": "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()}
 
 
+#: Where the test app sends its authorization codes.
+TOKEN_REDIRECT = "https://matrix.example/cb"
+
+
 class Tokens:
-    """Bearer tokens of real clients, one per (context, tenant, scopes), made on first use."""
+    """Bearer tokens of real clients, one per (context, tenant, scopes), made on first use.
+
+    Scopes a machine may hold get a client-credentials token. A people-only scope (``Scope.user_only``: deciding
+    applications, approving configuration, personal data in clear) gets a *user's* token, through the real
+    authorization-code flow with PKCE: a user holding every non-administrator standard role of the context that
+    grants one of the scopes' permissions logs in to the portal, consents, and the app exchanges the code.
+    """
 
     def __init__(self, app) -> None:
+        self.app = app
         self.http = app.test_client()
         self.made: dict[tuple[Context, str | None, tuple[str, ...]], str] = {}
+        self.users: list[str] = []
 
     def __call__(self, context: Context, tenant_slug: str | None, scopes: tuple[str, ...]) -> dict[str, str]:
         key = (context, tenant_slug, tuple(sorted(scopes)))
+        if key not in self.made and any(Scope(code).user_only for code in key[2]):
+            self.made[key] = self._user_token(context, tenant_slug, key[2])
         if key not in self.made:
             with SystemContext("test: authorization matrix"), shared_session() as session, session.begin():
                 issued = oauth_services.create_client(session, "授权测试", " ".join(key[2]), context=context,
@@ -176,6 +195,48 @@ class Tokens:
             assert response.status_code == 200, response.json
             self.made[key] = response.json["access_token"]
         return {"Authorization": f"Bearer {self.made[key]}"}
+
+    def _user_token(self, context: Context, tenant_slug: str | None, scopes: tuple[str, ...]) -> str:
+        needed = {p for code in scopes for p in Scope(code).permissions}
+        roles = [code for code, role in STANDARD_ROLES.items()
+                 if role.context is context and code not in totp.ADMIN_ROLES and role.permissions & needed]
+        assert roles, f"no standard role of the {context.label_en} grants any permission of {scopes}"
+        username = f"u{uuid.uuid4().hex[:10]}"
+        with SystemContext("test: authorization matrix"), shared_session() as session, session.begin():
+            identity_services.create_user(session, username, "矩阵测试", password=PASSWORD)
+            for role in roles:
+                identity_services.grant(session, username, role, tenant_slug)
+            app_client = oauth_services.create_client(session, "授权测试App", " ".join(scopes), context=context,
+                                                      tenant_slug=tenant_slug, redirect_uris=(TOKEN_REDIRECT,),
+                                                      public=True).client.client_id
+        self.users.append(username)
+        browser = self.app.test_client()
+        prefix = f"/t/{tenant_slug}" if tenant_slug else ""
+        form = browser.get(f"{prefix}/login", headers=HTML).get_data(as_text=True)
+        done = browser.post(f"{prefix}/login", headers=HTML, data={
+            "username": username, "password": PASSWORD,
+            "csrf_token": re.search(r'name="csrf_token" value="([^"]+)"', form)[1]})
+        assert done.status_code == 302 and "/login" not in done.headers["Location"], done.headers
+        verifier = secrets.token_urlsafe(48)
+        params = {"response_type": "code", "client_id": app_client, "redirect_uri": TOKEN_REDIRECT,
+                  "scope": " ".join(scopes), "state": "matrix", "code_challenge_method": "S256",
+                  "code_challenge": base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest())
+                  .rstrip(b"=").decode()}
+        page = browser.get(f"{prefix}/oauth/authorize", query_string=params, headers=HTML)
+        assert page.status_code == 200, page.get_data(as_text=True)
+        answer = browser.post(f"{prefix}/oauth/authorize", query_string=params, headers=HTML, data={
+            "decision": "allow",
+            "csrf_token": re.search(r'name="csrf_token" value="([^"]+)"', page.get_data(as_text=True))[1]})
+        code = parse_qs(urlsplit(answer.headers["Location"]).query)["code"][0]
+        token = self.app.test_client().post("/oauth/token", data={
+            "grant_type": "authorization_code", "client_id": app_client, "code": code, "code_verifier": verifier,
+            "redirect_uri": TOKEN_REDIRECT})
+        assert token.status_code == 200, token.json
+        return token.json["access_token"]
+
+    def clean_up(self) -> None:
+        with shared_session() as shared, shared.begin():
+            shared.execute(delete(User).where(User.username.in_(self.users)))
 
 
 def scopes_of(context: Context) -> tuple[str, ...]:
@@ -274,6 +335,17 @@ class ProbeLoanByIdViews(MethodView):
         return {"loan_id": loan_id, **args}
 
 
+@probe.route("/decisions")
+class ProbeDecisionViews(MethodView):
+    @probe.auth(Scope.APPLICATIONS_DECIDE)
+    @probe.response(200)
+    def post(self) -> dict[str, Any]:
+        """A people-only operation: only a user's token may hold the scope, and the user must hold the permission"""
+        authorize(Permission.APPLICATION_APPROVE)
+        principal = CurrentPrincipal.get()
+        return {"user": principal.username, "machine": principal.user_id is None}
+
+
 @probe_head_office.route("")
 class ProbeBankViews(MethodView):
     @probe_head_office.auth(Scope.TENANTS_READ)
@@ -313,7 +385,9 @@ def probe_app(cf_settings):
 
 @pytest.fixture(scope="module")
 def tokens(app):
-    return Tokens(app)
+    made = Tokens(app)
+    yield made
+    made.clean_up()
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -369,9 +443,20 @@ def test_api_matrix(app, tokens, caller, tenant_a, tenant_b):
 def test_api_matrix_takes_in_new_routes(probe_app, tokens, caller, tenant_a, tenant_b):
     # The probe routes join the matrix with no line of this test naming them, head-office one included.
     operations, _ = walk_openapi(probe_app.test_client().get("/api/v1/openapi.json").get_json())
-    assert {str(op) for op in operations} >= {"GET /api/v1/probe/loans/{loan_id}", "GET /api/v1/probe/banks"}
+    assert {str(op) for op in operations} >= {"GET /api/v1/probe/loans/{loan_id}", "GET /api/v1/probe/banks",
+                                              "POST /api/v1/probe/decisions"}
     failures = run_matrix(probe_app, tokens, caller, tenant_a, tenant_b)
     assert not failures, "\n".join(failures)
+
+
+def test_people_only_scopes_get_a_user_token(probe_app, tokens, tenant_a):
+    url = f"/t/{tenant_a.slug}/api/v1/probe/decisions"
+    answer = probe_app.test_client().post(url, headers=tokens(Context.TENANT, tenant_a.slug, ("applications:decide",)))
+    assert answer.status_code == 200, answer.json
+    assert answer.json["machine"] is False and answer.json["user"].startswith("u")
+    # A machine client can never be registered with a people-only scope.
+    with SystemContext("test"), shared_session() as session, pytest.raises(Exception):
+        oauth_services.create_client(session, "机器", "applications:decide", tenant_slug=tenant_a.slug)
 
 
 def test_auth_is_checked_before_arguments(probe_app, tokens, tenant_a):

@@ -217,3 +217,32 @@ def test_staff_login_through_the_form_on_a_phone(phone, base_url, bank, officer,
     screenshot(phone, f"profile-{language}")
     stays_local(phone, base_url)
     no_csp_violations(phone)
+
+
+@pytest.mark.parametrize("language, sessions_heading, everywhere, setup", [
+    ("zh", "我的登录会话", "退出所有会话", "设置第二重验证（身份验证器应用）"),
+    ("en", "Where I am logged in", "Log out everywhere", "Set up a second factor (authenticator app)")])
+def test_profile_sessions_and_second_factor_on_a_phone(phone, base_url, bank, officer, language, sessions_heading,
+                                                       everywhere, setup):
+    phone.goto(f"{base_url}/t/{bank.slug}/lang/{language}?next=/login")
+    phone.wait_for_url(f"{base_url}/t/{bank.slug}/login")
+    phone.get_by_label("用户名" if language == "zh" else "Username").fill(officer)
+    phone.get_by_label("密码" if language == "zh" else "Password", exact=True).fill("browser login passphrase")
+    phone.get_by_role("button", name="登录" if language == "zh" else "Log in").click()
+    phone.wait_for_url(f"{base_url}/t/{bank.slug}/account")
+    assert phone.get_by_role("heading", name=sessions_heading).is_visible()
+    assert phone.locator(".sessions li").count() >= 1
+    fits_on_a_phone(phone)
+    screenshot(phone, f"profile-sessions-{language}")
+    phone.get_by_role("link", name=setup).click()
+    phone.wait_for_url(f"{base_url}/t/{bank.slug}/account/totp")
+    assert phone.locator("code.secret").count() == 2
+    fits_on_a_phone(phone)
+    screenshot(phone, f"self-enrol-{language}")
+    phone.go_back()
+    phone.get_by_role("button", name=everywhere).click()
+    phone.wait_for_url(f"{base_url}/t/{bank.slug}/login")
+    phone.goto(f"{base_url}/t/{bank.slug}/account")
+    assert phone.url.startswith(f"{base_url}/t/{bank.slug}/login?next=")
+    stays_local(phone, base_url)
+    no_csp_violations(phone)

@@ -61,3 +61,5 @@ def test_up_demo_serves_the_demo_banks_and_stops_on_ctrl_c(cf_settings, tmp_path
     assert process.returncode == 0, output
     assert "created puer" in output and f"http://127.0.0.1:{port}/t/shangshui/" in output
     assert "stopped" in output
+    # Demo staff, only because --demo was given, with the documented password printed.
+    assert "demo staff:" in output and "Demo logins (password 'credit-factory-demo'" in output

@@ -1,7 +1,7 @@
 """Head-office standard product templates: immutable published versions of standard loan products.
 
 Revision ID: s0110
-Revises: s0009
+Revises: s0020
 Create Date: 2026-11-28
 """
 from alembic import op
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 revision = "s0110"
-down_revision = "s0009"
+down_revision = "s0020"
 branch_labels = None
 depends_on = None
 

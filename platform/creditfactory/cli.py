@@ -547,6 +547,19 @@ def users_reset_password(username: str) -> None:
     click.echo(f"one-time password for {username} (shown once, must be changed at next login): {password}")
 
 
+@users.command("reset-totp")
+@click.argument("username")
+@domain_errors
+def users_reset_totp(username: str) -> None:
+    """Take USERNAME's second factor away (lost phone): codes and recovery codes stop working, every session
+    ends, and the next login must enrol a new authenticator app. Audited."""
+    from .identity import services, totp
+
+    with _operator_unit_of_work("users reset-totp") as session:
+        totp.reset(session, services.get_user(session, username))
+    click.echo(f"second factor of {username} reset: the next login enrols a new authenticator app")
+
+
 @users.command("list")
 @click.option("--json", "as_json", is_flag=True)
 def users_list(as_json: bool) -> None:

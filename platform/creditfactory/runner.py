@@ -56,6 +56,17 @@ def _stop(children: dict[str, subprocess.Popen]) -> None:
             child.wait()
 
 
+def _demo_staff(slugs: list[str]) -> None:
+    """Demo users for the demo banks and the head office (``identity/demo.py``); only ever called with --demo."""
+    from .db import SystemContext, shared_session
+    from .identity.demo import ensure_demo_staff
+
+    with SystemContext("up --demo: demo staff"), shared_session() as session, session.begin():
+        made = ensure_demo_staff(session, slugs)
+    created = [u for u in made if u.created]
+    click.echo(f"demo staff: {len(created)} created, {len(made) - len(created)} already there")
+
+
 def run_platform(settings: Settings, *, demo: bool, host: str, port: int, web_workers: int) -> int:
     from .db import shared_session
     from .lending.products import declared as products_declared
@@ -65,13 +76,18 @@ def run_platform(settings: Settings, *, demo: bool, host: str, port: int, web_wo
     report = migrations.upgrade()
     click.echo(f"database ready: cf_shared {report.shared[1]}, {report.at_head + len(report.upgraded)} tenant(s) "
                f"at {report.head}, {len(report.failed)} failed")
+    demo_slugs: list[str] = []
     if demo:
-        errors = specs.apply(specs.plan(specs.load_specs(settings.tenants_dir)), on_step=click.echo)
+        demo_specs = specs.load_specs(settings.tenants_dir)
+        errors = specs.apply(specs.plan(demo_specs), on_step=click.echo)
         errors += products_declared.apply_folder(settings.tenants_dir, on_step=click.echo)
         for error in errors:
             click.echo(f"error: {error}", err=True)
+        demo_slugs = [spec.slug for spec in demo_specs]
     with shared_session() as session:
         active = [t.slug for t in list_tenants(session) if t.status == "active"]
+    if demo:
+        _demo_staff([slug for slug in demo_slugs if slug in active])
     children = _children(settings, host, port, web_workers)
     base = f"http://{host}:{port}"
     click.echo("\nCredit Factory is running:")
@@ -79,6 +95,12 @@ def run_platform(settings: Settings, *, demo: bool, host: str, port: int, web_wo
     click.echo(f"  API docs      {base}/api/v1/docs")
     for slug in active:
         click.echo(f"  {slug:<13} {base}/t/{slug}/   http://{slug}.{settings.base_domain}:{port}/")
+    if demo:
+        from .identity.demo import DEMO_PASSWORD
+        click.echo(f"Demo logins (password {DEMO_PASSWORD!r}; demo data only): head office demo.platform_admin, "
+                   "regulator demo.regulator at /login; in each bank <slug>.<role>, e.g. "
+                   f"{(active or ['puer'])[0]}.loan_officer, at /t/<slug>/login "
+                   "(administrators and the regulator enrol an authenticator app first)")
     click.echo("Press Ctrl-C to stop.")
     stopping = {"signal": None}
 

@@ -12,10 +12,10 @@ import functools
 from dataclasses import dataclass
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from .. import settings as settings_module
-from . import clock
+from . import clock, session_store
 from .errors import AccessDenied, IdentityError
 from .models import Membership, User
 from .passwords import MAX_LENGTH, check_policy, hash_password, verify_password
@@ -43,11 +43,46 @@ class SamePassword(IdentityError):
 
 @dataclass(frozen=True)
 class Login:
-    """A successful login: who, acting as which principal, and when they last logged in before this one."""
+    """A successful login: who, acting as which principal, and when they last logged in before this one.
+
+    ``principal`` is None only for a login at the root whose person must first choose where to act
+    (``places``, the context picker)."""
 
     user: User
-    principal: Principal
+    principal: Principal | None
     previous_login_at: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class Place:
+    """Somewhere a person may act: a village bank (its slug and names), the head office, or as a regulator."""
+
+    context: Context
+    tenant_slug: str | None = None
+    name_zh: str = ""
+    name_en: str = ""
+
+    @property
+    def key(self) -> str:
+        return f"tenant:{self.tenant_slug}" if self.tenant_slug else self.context.value
+
+
+def places(shared: Session, user: User) -> list[Place]:
+    """Every place the user holds a role in, head office and regulator first, then the serving village banks by
+    slug. A suspended or offboarded bank is not offered."""
+    from ..tenancy.models import Tenant
+
+    rows = shared.execute(select(Membership.context, Tenant.slug, Tenant.name_zh, Tenant.name_en, Tenant.status)
+                          .outerjoin(Tenant, Tenant.id == Membership.tenant_id)
+                          .where(Membership.user_id == user.id).distinct())
+    found = {}
+    for context, slug, name_zh, name_en, status in rows:
+        if slug is not None and status != "active":
+            continue
+        place = Place(Context(context), slug, name_zh or "", name_en or "")
+        found[place.key] = place
+    order = {Context.HEAD_OFFICE: 0, Context.REGULATOR: 1, Context.TENANT: 2}
+    return sorted(found.values(), key=lambda p: (order[p.context], p.tenant_slug or ""))
 
 
 @functools.cache
@@ -82,10 +117,18 @@ def record_failure(user: User, now: dt.datetime) -> None:
     if user.failed_login_count >= settings.login_max_failures:
         user.locked_until = now + dt.timedelta(minutes=settings.login_lockout_minutes)
         user.failed_login_count = 0
+        # A lock also ends the sessions already open: whoever is guessing may be racing a stolen cookie.
+        shared = object_session(user)
+        if shared is not None:
+            session_store.end_all(shared, user.id, "locked", now=now)
 
 
-def authenticate(shared: Session, username: str, password: str, tenant_slug: str | None) -> Login:
+def authenticate(shared: Session, username: str, password: str, tenant_slug: str | None, *,
+                 choose: bool = False) -> Login:
     """Check ``username``/``password`` for a login into ``tenant_slug`` (None: head office or regulator).
+
+    With ``choose`` (the root login page), a person who may act in several places — or only in village banks —
+    gets a ``Login`` without principal: they pick the place next (``places``). One place only is taken at once.
 
     Counts failures and locks the account after ``login_max_failures`` in a row for ``login_lockout_minutes``;
     a success resets the count, records the login time and upgrades an outdated hash. Flushes; the caller commits,
@@ -106,7 +149,15 @@ def authenticate(shared: Session, username: str, password: str, tenant_slug: str
     if locked or not user.active:
         raise LoginFailed()
     try:
-        principal = load_principal(shared, user, login_context(shared, user, tenant_slug), tenant_slug)
+        principal = None
+        if choose and tenant_slug is None:
+            offered = places(shared, user)
+            if not offered:
+                raise AccessDenied("no role anywhere")
+            if len(offered) == 1:
+                principal = load_principal(shared, user, offered[0].context, offered[0].tenant_slug)
+        else:
+            principal = load_principal(shared, user, login_context(shared, user, tenant_slug), tenant_slug)
     except AccessDenied:
         # No role here: the same answer as a wrong password, so memberships are not revealed either.
         raise LoginFailed() from None
@@ -118,8 +169,9 @@ def authenticate(shared: Session, username: str, password: str, tenant_slug: str
     return Login(user, principal, previous)
 
 
-def change_password(shared: Session, user: User, current: str, new: str) -> None:
-    """Replace the user's password after checking the current one and the policy; clears a forced change.
+def change_password(shared: Session, user: User, current: str, new: str, *, keep_session: str | None = None) -> None:
+    """Replace the user's password after checking the current one and the policy; clears a forced change, and
+    ends every other session of the user (all but ``keep_session``, the one making the change).
 
     ``WrongCurrentPassword``, ``WeakPassword`` or ``SamePassword`` says what is wrong; flushes, the caller commits.
     """
@@ -131,4 +183,5 @@ def change_password(shared: Session, user: User, current: str, new: str) -> None
         raise SamePassword("the new password must differ from the current one")
     user.password_hash = hash_password(new)
     user.must_change_password = False
+    session_store.end_all(shared, user.id, "password", keep_token=keep_session)
     shared.flush()

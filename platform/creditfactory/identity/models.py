@@ -48,6 +48,8 @@ class User(SharedBase):
     #: The 30-second time step of the last accepted code: a code seen once (shoulder-surfed, phished) never counts
     #: again.
     totp_last_step: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    #: Set by ``users reset-totp``: the next login enrols a new app even where the second factor is optional.
+    totp_must_enrol: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(),
                                                     onupdate=func.now())
@@ -135,3 +137,43 @@ class ChangeRequest(TenantBase):
     checker_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     checked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     reason: Mapped[str] = mapped_column(Text, default="")
+
+
+class StaffSession(SharedBase):
+    """A portal login, recorded server-side (登录会话) so it can be ended before its cookie expires: by logout, a
+    password change or reset, a lock, a role revocation, or "log out everywhere". The cookie holds only a random
+    id; its SHA-256 is stored here, so a database dump hands out no live session."""
+
+    __tablename__ = "staff_session"
+    __table_args__ = (
+        CheckConstraint(_one_of("context", (c.value for c in Context)), name="context"),
+        CheckConstraint("(context = 'tenant') = (tenant_id IS NOT NULL)", name="tenant_for_tenant_context"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey(User.id, ondelete="CASCADE"), index=True)
+    context: Mapped[str] = mapped_column(String(20))
+    tenant_id: Mapped[int | None] = mapped_column(ForeignKey(Tenant.id, ondelete="CASCADE"), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    seen_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    ip: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    user_agent: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    #: When and why it ended (``logout``, ``revoked``, ``password``, ``locked``, ``role``, ``everywhere``, ...).
+    ended_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    end_reason: Mapped[str | None] = mapped_column(String(40), nullable=True)
+
+    tenant: Mapped[Tenant | None] = relationship(lazy="joined")
+
+
+class RecoveryCode(SharedBase):
+    """A one-time TOTP recovery code (备用恢复码) for a lost phone, stored as its SHA-256: each code carries 80
+    random bits, so a fast hash is enough against a stolen table, and checking ten costs nothing."""
+
+    __tablename__ = "totp_recovery_code"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey(User.id, ondelete="CASCADE"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    used_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, selectinload
 from ..db import tenant_session
 from ..tenancy.models import STATUSES_WITH_SCHEMA, Tenant
 from ..tenancy.registry import directory
+from . import session_store
 from .authorization import requires
 from .errors import IdentityError
 from .models import CustomRole, CustomRoleStatus, Membership, User
@@ -61,6 +62,7 @@ def reset_password(session: Session, username: str) -> str:
     user.must_change_password = True
     user.failed_login_count = 0
     user.locked_until = None
+    session_store.end_all(session, user.id, "password_reset")
     session.flush()
     return password
 
@@ -92,6 +94,8 @@ def revoke(session: Session, username: str, role: str, tenant_slug: str | None =
         where = f" in tenant {tenant_slug!r}" if tenant_slug else ""
         raise IdentityError(f"user {username!r} does not hold role {role!r}{where}")
     session.execute(delete(Membership).where(Membership.id == membership.id))
+    # Sessions acting where the role was held end at once (another role there would need a fresh login).
+    session_store.end_all(session, user.id, "role_revoked", context=context, tenant_id=tenant.id if tenant else None)
     session.flush()
 
 

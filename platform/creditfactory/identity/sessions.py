@@ -1,7 +1,8 @@
 """Portal sessions (会话): who is logged in, for which context, until when; bound for each request.
 
-The session lives in Flask's signed cookie: user id, context, tenant slug, login time and last request time. Each
-request checks idle and absolute expiry, refuses (403) a request whose tenant differs from the session's — a
+The session lives in Flask's signed cookie: user id, context, tenant slug, login time, last request time and a
+random session id whose hash is recorded server-side (``session_store``), so a session can be ended before the
+cookie expires. Each request checks that record, idle and absolute expiry, refuses (403) a request whose tenant differs from the session's — a
 session is never switched to another bank — and binds ``CurrentPrincipal`` and ``CurrentActor`` until teardown.
 
 A login that still owes its second factor (TOTP) is kept under another key, ``PENDING_KEY``: ``load`` never reads
@@ -21,7 +22,7 @@ from .. import settings as settings_module
 from ..audit.context import Actor, ActorKind, CurrentActor
 from ..db import CurrentTenant, shared_session
 from ..web.errors import abort_problem
-from . import clock
+from . import clock, session_store
 from .errors import AccessDenied
 from .login import Login
 from .models import User
@@ -43,7 +44,11 @@ def start(login: Login) -> None:
     a CSRF token or login planted before this moment does not survive it)."""
     now = clock.now()
     session.clear()
+    with shared_session() as shared, shared.begin():
+        sid = session_store.open_session(shared, login.user.id, login.principal.context, login.principal.tenant_slug,
+                                         now=now, ip=request.remote_addr, user_agent=request.user_agent.string)
     session[SESSION_KEY] = {
+        "sid": sid,
         "user_id": login.user.id,
         "context": login.principal.context.value,
         "tenant": login.principal.tenant_slug,
@@ -67,6 +72,30 @@ def start_pending(login: Login, next_path: str | None) -> None:
     }
 
 
+#: Key of a login at the root that passed the password and must choose where to act (the context picker).
+PICK_KEY = "picking_login"
+
+
+def start_picking(login: Login, next_path: str | None) -> None:
+    """Remember a root login whose person holds roles in several places; grants nothing until one is chosen."""
+    session.clear()
+    session[PICK_KEY] = {
+        "user_id": login.user.id,
+        "at": clock.now().timestamp(),
+        "previous_login_at": login.previous_login_at.timestamp() if login.previous_login_at else None,
+        "next": next_path,
+    }
+
+
+def picking() -> dict[str, Any] | None:
+    """The login of this session waiting for its place to be chosen, if recent and at the root address."""
+    data = session.get(PICK_KEY)
+    if not data or CurrentTenant.get_or_none() is not None \
+            or clock.now().timestamp() - data["at"] > PENDING_MINUTES * 60:
+        return None
+    return data
+
+
 def pending() -> dict[str, Any] | None:
     """The pending login of this session, if it is recent and belongs to this address's bank (or head office)."""
     data = session.get(PENDING_KEY)
@@ -85,9 +114,18 @@ def complete(user: User, principal: Principal, data: dict[str, Any]) -> None:
     start(Login(user, principal, dt.datetime.fromtimestamp(previous, dt.timezone.utc) if previous else None))
 
 
-def end() -> None:
-    """Log out: the cookie keeps nothing of the login."""
+def end(reason: str = "logout") -> None:
+    """Log out: the server-side record ends and the cookie keeps nothing of the login."""
+    sid = (session.get(SESSION_KEY) or {}).get("sid")
+    if sid:
+        with shared_session() as shared, shared.begin():
+            session_store.end_token(shared, sid, reason, clock.now())
     session.clear()
+
+
+def current_sid() -> str | None:
+    """The id of this request's session (to keep it when ending the user's others)."""
+    return (session.get(SESSION_KEY) or {}).get("sid")
 
 
 def current_user() -> User | None:
@@ -115,7 +153,7 @@ def load() -> None:
         return
     now = clock.now()
     if expired(data, now):
-        end()
+        end("expired")
         g.session_expired = True
         return
     requested = CurrentTenant.get_or_none()
@@ -125,9 +163,14 @@ def load() -> None:
         named = f"village bank {requested_slug!r}" if requested_slug else "the head office"
         abort_problem(403, f"this session acts for {acting}, and this address belongs to {named}; log out first "
                            "to work elsewhere")
-    user, principal = _principal(data)
+    user, principal = _principal(data, now)
+    if user is None:
+        # Ended server-side (logout elsewhere, password change, lock, revoked role, "log out everywhere").
+        session.clear()
+        g.session_expired = True
+        return
     if principal is None:
-        end()
+        end("no_role")
         return
     data["seen_at"] = now.timestamp()
     session.modified = True
@@ -138,9 +181,13 @@ def load() -> None:
     g.login_user = user
 
 
-def _principal(data: dict[str, Any]) -> tuple[User | None, Principal | None]:
+def _principal(data: dict[str, Any], now: dt.datetime) -> tuple[User | None, Principal | None]:
     # Roles are read afresh on every request, so a revoked role or a deactivated user stops working at once.
-    with shared_session() as shared:
+    with shared_session() as shared, shared.begin():
+        row = session_store.find_live(shared, data.get("sid"))
+        if row is None or row.user_id != data["user_id"]:
+            return None, None
+        session_store.touch(row, now)
         user = shared.get(User, data["user_id"])
         if user is None:
             return None, None

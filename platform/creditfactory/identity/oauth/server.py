@@ -255,35 +255,82 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
 
 
 class _TokenLookup:
-    """Shared by revocation and introspection: access tokens only, looked up by hash."""
+    """Shared by revocation and introspection: access and refresh tokens, looked up by hash.
 
-    SUPPORTED_TOKEN_TYPES = ("access_token",)
+    ``token_type_hint`` only decides which column is searched first (RFC 7009 section 2.1, RFC 7662 section 2.1):
+    a wrong hint still finds the token. Which of the two the string was is kept on the request, so revoking a
+    refresh token can revoke its whole family and introspection can say what it was asked about.
+    """
+
+    SUPPORTED_TOKEN_TYPES = ("access_token", "refresh_token")
     CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
 
     def query_token(self, token_string: str, token_type_hint: str | None) -> OAuthToken | None:
-        return find_token(token_string)
+        digest = hashing.digest(token_string)
+        order = ("refresh_token", "access_token") if token_type_hint == "refresh_token" \
+            else ("access_token", "refresh_token")
+        with shared_session() as session:
+            for kind in order:
+                column = OAuthToken.refresh_token_hash if kind == "refresh_token" else OAuthToken.access_token_hash
+                token = session.scalar(select(OAuthToken).where(column == digest))
+                if token is not None:
+                    request.environ["creditfactory.oauth_token_type"] = kind
+                    return token
+        return None
+
+
+def _presented_type() -> str:
+    return request.environ.get("creditfactory.oauth_token_type", "access_token")
 
 
 class TokenRevocation(_TokenLookup, RevocationEndpoint):
-    """RFC 7009: a client revokes its own token; an unknown token still answers 200, as the RFC requires."""
+    """RFC 7009: a client revokes its own token; an unknown token still answers 200, as the RFC requires.
+
+    Public clients (the mobile field app) hold no secret and identify themselves by ``client_id`` alone
+    (section 2.1: the server authenticates the client *if* it has credentials); they can only revoke their own
+    tokens, which are bound to their client. Revoking a refresh token revokes its whole family, so the access
+    tokens issued from it stop at once too (section 2.1: "SHOULD also invalidate all access tokens based on the
+    same authorization grant"); revoking an access token revokes its row (the pair it was issued with).
+    """
+
+    CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
 
     def revoke_token(self, token: OAuthToken, request: Any) -> None:
+        if _presented_type() == "refresh_token" and token.family is not None:
+            _revoke_family(token.family)
+            return
         with shared_session() as session, session.begin():
             session.execute(update(OAuthToken).where(OAuthToken.id == token.id, OAuthToken.revoked_at.is_(None))
                             .values(revoked_at=dt.datetime.now(dt.timezone.utc)))
 
 
 class TokenIntrospection(_TokenLookup, IntrospectionEndpoint):
-    """RFC 7662 for authenticated clients, about their own tokens: any other token reads ``{"active": false}``."""
+    """RFC 7662 for authenticated clients, about their own tokens: any other token reads ``{"active": false}``,
+    exactly like an unknown one, so a client learns nothing about tokens of other clients."""
 
     def check_permission(self, token: OAuthToken, client: OAuthClient, request: Any) -> bool:
         # No separate resource servers exist: a client learns nothing about tokens of other clients.
         return token.check_client(client)
 
+    def create_introspection_payload(self, token: OAuthToken | None) -> dict[str, Any]:
+        # A refresh token is active while it is unrevoked and unexpired, whatever its access token's hour says.
+        if token is not None and _presented_type() == "refresh_token":
+            if token.is_refresh_token_expired() or token.is_revoked():
+                return {"active": False}
+            return {**self.introspect_token(token), "active": True}
+        return super().create_introspection_payload(token)
+
     def introspect_token(self, token: OAuthToken) -> dict[str, Any]:
-        return {"active": True, "client_id": token.client.client_id, "token_type": "Bearer", "scope": token.scope,
-                "iat": int(token.issued_at.timestamp()), "exp": int(token.expires_at.timestamp()),
-                "context": token.context, "tenant": token.tenant_slug}
+        refresh = _presented_type() == "refresh_token"
+        expires_at = token.issued_at + dt.timedelta(seconds=token.refresh_expires_in or 0) if refresh \
+            else token.expires_at
+        payload = {"active": True, "client_id": token.client.client_id,
+                   "token_type": "refresh_token" if refresh else "Bearer", "scope": token.scope,
+                   "iat": int(token.issued_at.timestamp()), "exp": int(expires_at.timestamp()),
+                   "context": token.context, "tenant": token.tenant_slug}
+        if token.user is not None:
+            payload["username"] = token.user.username
+        return payload
 
 
 authorization = AuthorizationServer()
