@@ -145,7 +145,10 @@ def _plain(value: Any) -> Any:
 def evaluate_jdm(compiled: CompiledTable, payload: dict[str, Any]) -> Any:
     """The result zen-engine gives for the table: an object (first) or a list of objects (collect)."""
     rows = compiled.hits(payload)
-    results = [_nest({k: _plain(v) for k, v in compiled.outputs_of(r, payload).items()}) for r in rows]
+    # zen-engine 2.1 leaves out null outputs under 'first' but keeps them under 'collect'
+    keep_null = compiled.table.hit_policy == "collect"
+    results = [_nest({k: _plain(v) for k, v in compiled.outputs_of(r, payload).items()
+                      if keep_null or v is not None}) for r in rows]
     if compiled.table.hit_policy == "first":
         return results[0] if results else {}
     return results

@@ -53,14 +53,24 @@ class CellTest:
         if isinstance(value, (str, bool)):
             k = _key(value)
             return k in self.positives or (self.disc_negative and k not in (self.negatives or set())) \
-                or self.num_negative
+                or self.numbers_negative_only
         for lo, li, hi, hinc in self.intervals:
             try:
                 if (lo < value or (li and lo == value)) and (value < hi or (hinc and value == hi)):
                     return True
             except TypeError:
                 return False
-        return self.disc_negative
+        return self.discrete_negative_only
+
+    @property
+    def numbers_negative_only(self) -> bool:
+        """'!= 5' or 'not in [1, 2]' alone: a string or boolean passes (it is not one of those numbers)."""
+        return self.num_negative and not (self.kinds & {"string", "boolean"})
+
+    @property
+    def discrete_negative_only(self) -> bool:
+        """'!= \'a\'' alone: a number passes."""
+        return self.disc_negative and not (self.kinds & {"number", "date"})
 
 
 def _literal_kind(node: Node, text: str) -> tuple[str, Any]:
@@ -232,9 +242,9 @@ def build_column_index(getter: Callable[[dict], Any], cells: list[CellTest]) -> 
             continue
         if cell.null_pass:
             null_rows |= bit
-        if cell.num_negative:
+        if cell.numbers_negative_only:
             num_neg_rows |= bit
-        if cell.disc_negative:
+        if cell.discrete_negative_only:
             disc_neg_rows |= bit
         for lo, _, hi, _ in cell.intervals:
             if lo is not _NEG_INF and lo != _NEG_INF:
@@ -271,7 +281,10 @@ def build_column_index(getter: Callable[[dict], Any], cells: list[CellTest]) -> 
     for s in range(n_segments):
         current ^= toggles[s]
         masks.append(current | base)
-    discrete_default = any_rows | disc_neg_rows | num_neg_rows
+    discrete_default = any_rows | num_neg_rows
+    for r, cell in enumerate(cells):
+        if not cell.any and cell.disc_negative:
+            discrete_default |= 1 << r
     keys: set = set()
     for cell in cells:
         keys |= cell.positives
