@@ -11,11 +11,13 @@ says so).
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 import hashlib
 import json
 import time
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from ..errors import DomainError
@@ -104,7 +106,7 @@ class RuleSet:
                                          default=str).encode()).hexdigest()
 
 
-@dataclass
+@dataclass(slots=True)
 class FiredRule:
     """A row or rule that fired: what it decided and, when explained, the values it read."""
 
@@ -145,6 +147,9 @@ class _CompiledRule:
 
 
 _PYTHON_TYPES = {FactType.NUMBER: (int, float), FactType.STRING: (str,), FactType.BOOLEAN: (bool,)}
+#: The classes accepted without a second look (subclasses and Decimal take the slow path).
+_EXACT_CLASSES = {FactType.NUMBER: frozenset({int, float, Decimal}), FactType.STRING: frozenset({str}),
+                  FactType.BOOLEAN: frozenset({bool}), FactType.DATE: frozenset({dt.date})}
 
 
 class CompiledRuleSet:
@@ -186,27 +191,39 @@ class CompiledRuleSet:
             if fact is not None:
                 self._checks.append((name, fact))
         self.default = DEFAULT_OUTCOME[self.stage]
+        self._fast_checks = tuple((name, _EXACT_CLASSES[fact.type]) for name, fact in self._checks)
+        # Rows whose outputs are constants fire the same FiredRule every time: build it once (never mutated).
+        self._prebuilt: list[list[tuple[FiredRule, int, dict]]] = []
+        for t in self.tables:
+            rows = []
+            for r, constant in enumerate(t.row_constant_outputs):
+                if constant is None:
+                    rows.append(None)
+                    continue
+                out = dict(constant)
+                action, reason = out.pop("action", None), out.pop("reason_code", None)
+                rows.append((FiredRule(t.row_ids[r], t.table.id, action, reason, out),
+                             _SEVERITY.get(action, 0), out))
+            self._prebuilt.append(rows)
 
     def check_facts(self, facts: dict[str, Any]) -> None:
         """Refuse a fact of the wrong type (the rules were type-checked against the catalogue)."""
-        import datetime as dt
+        get = facts.get
+        for name, classes in self._fast_checks:
+            v = get(name)
+            if v is not None and v.__class__ not in classes:
+                self._check_slow(name, v)
 
-        for name, fact in self._checks:
-            v = facts.get(name)
-            if v is None:
-                continue
-            if fact.type is FactType.DATE:
-                ok = isinstance(v, dt.date)
-            elif fact.type is FactType.NUMBER:
-                ok = v.__class__ in (int, float) or (not isinstance(v, bool) and isinstance(v, (int, float)))
-                if not ok:
-                    from decimal import Decimal
-
-                    ok = isinstance(v, Decimal)
-            else:
-                ok = isinstance(v, _PYTHON_TYPES[fact.type])
-            if not ok:
-                raise DecisionError(f"fact {name} must be a {fact.type.value}, got {v!r}")
+    def _check_slow(self, name: str, v: Any) -> None:
+        fact = dict(self._checks)[name]
+        if fact.type is FactType.DATE:
+            ok = isinstance(v, dt.date)
+        elif fact.type is FactType.NUMBER:
+            ok = not isinstance(v, bool) and isinstance(v, (int, float, Decimal))
+        else:
+            ok = isinstance(v, _PYTHON_TYPES[fact.type])
+        if not ok:
+            raise DecisionError(f"fact {name} must be a {fact.type.value}, got {v!r}")
 
     def evaluate(self, facts: dict[str, Any], *, explain: bool = False, check: bool = True) -> Decision:
         """Every fired row and rule, the reason codes in order, the outcome and the merged outputs."""
@@ -217,8 +234,20 @@ class CompiledRuleSet:
         outputs: dict[str, Any] = {}
         severity = 0
         reasons: list[str] = []
-        for t in self.tables:
+        for t, prebuilt in zip(self.tables, self._prebuilt):
             for r in t.hits(facts):
+                ready = prebuilt[r]
+                if ready is not None and not explain:
+                    rule, s, out = ready
+                    fired.append(rule)
+                    if s > severity:
+                        severity = s
+                    if rule.reason_code:
+                        reasons.append(rule.reason_code)
+                    if out:
+                        for k, v in out.items():
+                            outputs.setdefault(k, v)
+                    continue
                 out = t.outputs_of(r, facts)
                 action = out.pop("action", None)
                 reason = out.pop("reason_code", None)

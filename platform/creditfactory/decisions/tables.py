@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -210,6 +210,8 @@ class ColumnIndex:
     """For one input column: value -> bitmask of the rows whose cell accepts it."""
 
     getter: Callable[[dict], Any]
+    #: The fact name when the column reads one fact directly (looked up inline: the hot path), else None.
+    fact: str | None
     breakpoints: list
     segment_masks: list[int]
     discrete: dict
@@ -222,14 +224,13 @@ class ColumnIndex:
         if value.__class__ is str or value.__class__ is bool:
             return self.discrete.get(_key(value), self.discrete_default)
         b = self.breakpoints
-        i = bisect_left(b, value)
         try:
-            return self.segment_masks[2 * i + 1 if i < len(b) and b[i] == value else 2 * i]
+            return self.segment_masks[bisect_left(b, value) + bisect_right(b, value)]
         except TypeError:
             return self.discrete_default
 
 
-def build_column_index(getter: Callable[[dict], Any], cells: list[CellTest]) -> ColumnIndex:
+def build_column_index(getter: Callable[[dict], Any], cells: list[CellTest], fact: str | None = None) -> ColumnIndex:
     any_rows = 0
     num_neg_rows = 0
     disc_neg_rows = 0
@@ -299,7 +300,7 @@ def build_column_index(getter: Callable[[dict], Any], cells: list[CellTest]) -> 
             if k in cell.positives or (cell.disc_negative and k not in (cell.negatives or ())):
                 m |= 1 << r
         discrete[k] = m
-    return ColumnIndex(getter, breakpoints, masks, discrete, discrete_default, any_rows | null_rows)
+    return ColumnIndex(getter, fact, breakpoints, masks, discrete, discrete_default, any_rows | null_rows)
 
 
 # --- tables --------------------------------------------------------------------------------------------
@@ -373,19 +374,29 @@ class CompiledTable:
 
     def match(self, facts: dict) -> int:
         m = self.all_rows
-        for col in self.columns:
-            v = col.getter(facts)
+        get = facts.get
+        for fact, getter, b, masks, discrete, discrete_default, null_mask in self._plan:
+            v = get(fact) if fact is not None else getter(facts)
             if v is None:
-                m &= col.null_mask
-            elif v.__class__ is str or v.__class__ is bool:
-                m &= col.discrete.get(_key(v), col.discrete_default)
+                m &= null_mask
+            elif v.__class__ is str:
+                m &= discrete.get(v, discrete_default)
+            elif v.__class__ is bool:
+                m &= discrete.get(_key(v), discrete_default)
             else:
-                b = col.breakpoints
-                i = bisect_left(b, v)
-                m &= col.segment_masks[2 * i + 1 if i < len(b) and b[i] == v else 2 * i]
+                try:
+                    m &= masks[bisect_left(b, v) + bisect_right(b, v)]
+                except TypeError:  # a value of another type (JDM inputs are untyped)
+                    m &= discrete_default
             if not m:
                 return 0
         return m
+
+    def __post_init__(self) -> None:
+        # Columns as plain tuples, most selective first: a row set emptied early stops the loop.
+        plan = [(c.fact, c.getter, c.breakpoints, c.segment_masks, c.discrete, c.discrete_default, c.null_mask)
+                for c in self.columns]
+        self._plan = plan
 
     def outputs_of(self, r: int, facts: dict) -> dict[str, Any]:
         constant = self.row_constant_outputs[r]
@@ -401,11 +412,14 @@ class CompiledTable:
         policy = self.table.hit_policy
         if policy == "first":
             return [(m & -m).bit_length() - 1]
+        # the set bits, lowest first: scanning the binary text in C beats peeling bits off a big integer
+        text = bin(m)
+        last = len(text) - 1
         rows = []
-        while m:
-            low = m & -m
-            rows.append(low.bit_length() - 1)
-            m ^= low
+        i = text.rfind("1")
+        while i > 1:
+            rows.append(last - i)
+            i = text.rfind("1", 0, i)
         if policy == "collect":
             return rows
         if policy == "unique":
@@ -421,6 +435,7 @@ class CompiledTable:
 
 
 def _getter(field_text: str, catalogue: FactCatalogue | None, where: str) -> tuple[Callable, str, frozenset]:
+    """(value getter, type, facts read) of an input column; ``getter.fact`` is set for a plain fact."""
     from .expressions import FactRef, parse
 
     node = parse(field_text)
@@ -446,7 +461,9 @@ def _getter(field_text: str, catalogue: FactCatalogue | None, where: str) -> tup
                     v = v.get(p)
                 return v
             return nested, kind, frozenset([name])
-        return (lambda facts: facts.get(name)), kind, frozenset([name])
+        getter = lambda facts: facts.get(name)  # noqa: E731
+        getter.fact = name  # type: ignore[attr-defined]
+        return getter, kind, frozenset([name])
     compiled = Compiler(catalogue, field_text, where).compile(node)
     return compiled.fn, compiled.type, compiled.facts
 
@@ -465,6 +482,8 @@ def compile_table(table: DecisionTable, catalogue: FactCatalogue | None = CATALO
         raise RuleSyntaxError("row ids must be unique", 1, "", f"table {table.id}")
     columns: list[ColumnIndex] = []
     fields: list[str] = []
+    cell_cache: dict[str, CellTest] = {}  # cells repeat across rows ('< 18', "'app'"); parse each text once
+    output_cache: dict[str, Any] = {}
     used: set[str] = set()
     constrained: list[list[int]] = [[] for _ in rows]
     for column in table.inputs:
@@ -473,8 +492,9 @@ def compile_table(table: DecisionTable, catalogue: FactCatalogue | None = CATALO
         cells = []
         for r, row in enumerate(rows):
             cell_where = f"table {table.id}, row {row.id}, column {column.id}"
+            cell_text = row.cells.get(column.id, "") or ""
             try:
-                cell = parse_cell(row.cells.get(column.id, ""))
+                cell = cell_cache.get(cell_text) or cell_cache.setdefault(cell_text, parse_cell(cell_text))
             except RuleSyntaxError as exc:
                 raise RuleSyntaxError(str(exc).split(" at position")[0], exc.position, exc.text, cell_where) from None
             bad = cell.kinds - _COMPATIBLE.get(kind, set())
@@ -494,7 +514,7 @@ def compile_table(table: DecisionTable, catalogue: FactCatalogue | None = CATALO
             fields.append(column.field)  # keeps explanation indexes aligned; no index needed
             columns.append(None)  # type: ignore[arg-type]
             continue
-        columns.append(build_column_index(getter, cells))
+        columns.append(build_column_index(getter, cells, getattr(getter, "fact", None)))
         fields.append(column.field)
         used |= facts
     outputs: list[list[tuple[str, Any, Callable | None]]] = []
@@ -506,8 +526,11 @@ def compile_table(table: DecisionTable, catalogue: FactCatalogue | None = CATALO
             text = row.outputs.get(column.id, "")
             if text is None or str(text).strip() == "":
                 continue
-            compiled = compile_expression(str(text), catalogue=catalogue,
-                                          where=f"table {table.id}, row {row.id}, output {column.id}")
+            compiled = output_cache.get(str(text))
+            if compiled is None:
+                compiled = compile_expression(str(text), catalogue=catalogue,
+                                              where=f"table {table.id}, row {row.id}, output {column.id}")
+                output_cache[str(text)] = compiled
             used |= compiled.facts
             if compiled.constant:
                 out.append((column.field, compiled.fn({}), None))
