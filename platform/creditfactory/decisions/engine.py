@@ -231,14 +231,18 @@ class CompiledRuleSet:
         if check:
             self.check_facts(facts)
         fired: list[FiredRule] = []
+        get = facts.get
         outputs: dict[str, Any] = {}
         severity = 0
         reasons: list[str] = []
         for t, prebuilt in zip(self.tables, self._prebuilt):
             for r in t.hits(facts):
                 ready = prebuilt[r]
-                if ready is not None and not explain:
+                if ready is not None:
                     rule, s, out = ready
+                    if explain:
+                        rule = FiredRule(rule.rule_id, rule.table_id, rule.action, rule.reason_code, out,
+                                         {name: get(name) for name in t.row_read[r]})
                     fired.append(rule)
                     if s > severity:
                         severity = s
@@ -253,8 +257,7 @@ class CompiledRuleSet:
                 reason = out.pop("reason_code", None)
                 values = None
                 if explain:
-                    fields = t.column_fields
-                    values = {fields[c]: _read(facts, fields[c]) for c in t.row_constrained[r]}
+                    values = {name: get(name) for name in t.row_read[r]}
                 fired.append(FiredRule(t.row_ids[r], t.table.id, action, reason, out, values))
                 if action:
                     s = _SEVERITY[action]

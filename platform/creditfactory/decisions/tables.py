@@ -371,6 +371,7 @@ class CompiledTable:
     row_constrained: list[tuple[int, ...]]  # columns each row tests: what an explanation shows
     all_rows: int
     facts: frozenset[str]
+    column_facts: list[frozenset[str]] = field(default_factory=list)
 
     def match(self, facts: dict) -> int:
         m = self.all_rows
@@ -393,6 +394,8 @@ class CompiledTable:
         return m
 
     def __post_init__(self) -> None:
+        # What an explanation shows for a row: the facts its constrained columns read.
+        self.row_read = [tuple(sorted({f for c in cols for f in self.column_facts[c]})) for cols in self.row_constrained]
         # Columns as plain tuples, most selective first: a row set emptied early stops the loop.
         plan = [(c.fact, c.getter, c.breakpoints, c.segment_masks, c.discrete, c.discrete_default, c.null_mask)
                 for c in self.columns]
@@ -486,9 +489,11 @@ def compile_table(table: DecisionTable, catalogue: FactCatalogue | None = CATALO
     output_cache: dict[str, Any] = {}
     used: set[str] = set()
     constrained: list[list[int]] = [[] for _ in rows]
+    column_facts: list[frozenset[str]] = []
     for column in table.inputs:
         where = f"table {table.id}, input {column.id}"
         getter, kind, facts = _getter(column.field, catalogue, where)
+        column_facts.append(facts)
         cells = []
         for r, row in enumerate(rows):
             cell_where = f"table {table.id}, row {row.id}, column {column.id}"
@@ -550,6 +555,7 @@ def compile_table(table: DecisionTable, catalogue: FactCatalogue | None = CATALO
         row_constrained=[tuple(c) for c in constrained],
         all_rows=(1 << len(rows)) - 1,
         facts=frozenset(used),
+        column_facts=column_facts,
     )
 
 
