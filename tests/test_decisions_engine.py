@@ -173,3 +173,18 @@ def test_random_tables_agree_with_reference_semantics():
         parsed = [parse_cell(c) for c in cells]
         for value in [None, *[v / 2 for v in range(-2, 44)]]:
             assert compiled.hits({"x": value}) == [i for i, c in enumerate(parsed) if c.accepts(value)]
+
+
+def test_backtest_path_agrees_with_evaluate():
+    from creditfactory.bench.decisions import generate_applicant, generate_ruleset
+
+    rng = random.Random(3)
+    applicants = [generate_applicant(rng) for _ in range(300)]
+    for stage, size in (("admission", 100), ("approval", 600)):
+        engine = CompiledRuleSet(generate_ruleset(stage, size, seed=5))
+        expected = [(d.outcome, tuple(d.reason_codes)) for d in map(engine.evaluate, applicants)]
+        assert engine.backtest(applicants) == expected
+    standard = _approval()
+    facts = [{"ipc.repayment_ratio": r / 10, "application.amount": 30000, "bureau.has_bad_debt": b,
+              "business.years_in_business": y} for r in range(10) for b in (True, False) for y in (0.5, 3)]
+    assert standard.backtest(facts) == [(d.outcome, tuple(d.reason_codes)) for d in map(standard.evaluate, facts)]
