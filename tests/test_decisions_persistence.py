@@ -165,3 +165,27 @@ def test_building_the_effective_set_is_small(bank):
     tracemalloc.stop()
     assert peak < 10 * 1024 * 1024
     print(f"effective approval set built in {elapsed * 1000:.1f} ms, peak {peak / 1024:.0f} KiB")
+
+
+def test_api_lists_facts_and_rule_sets_in_force(app, tenant_a):
+    from creditfactory.db import shared_session
+    from creditfactory.identity.oauth import services as oauth_services
+
+    with SystemContext("test: decisions api client"), shared_session() as s, s.begin():
+        issued = oauth_services.create_client(s, "决策测试", "rulesets:read", context=Context.TENANT,
+                                              tenant_slug=tenant_a.slug)
+    import base64
+    http = app.test_client()
+    basic = base64.b64encode(f"{issued.client.client_id}:{issued.client_secret}".encode()).decode()
+    token = http.post("/oauth/token", data={"grant_type": "client_credentials"},
+                      headers={"Authorization": f"Basic {basic}"}).json["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    facts = http.get(f"/t/{tenant_a.slug}/api/v1/decisions/facts", headers=headers)
+    assert facts.status_code == 200
+    assert {"name": "ipc.repayment_ratio", "label_zh": "还款能力比率"}.items() <= next(
+        f for f in facts.json if f["name"] == "ipc.repayment_ratio").items()
+    in_force = http.get(f"/t/{tenant_a.slug}/api/v1/decisions/rulesets", headers=headers,
+                        query_string={"on": "2026-11-28"})
+    assert in_force.status_code == 200
+    assert [entry["stage"] for entry in in_force.json] == ["admission", "pre_approval", "approval"]
+    assert http.get(f"/t/{tenant_a.slug}/api/v1/decisions/facts").status_code == 401

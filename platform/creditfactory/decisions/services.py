@@ -288,6 +288,28 @@ def effective_diff(session: Session, stage: Stage, on: dt.date, shared: Session 
     return diff(base, compiled.ruleset)
 
 
+def rule_sets_in_force(session: Session, on: dt.date, shared: Session | None = None) -> list[dict[str, Any]]:
+    """Per stage: the standard version and this tenant's overlay in force on ``on`` (None where none is)."""
+    authorize(Permission.RULESET_READ)
+    result = []
+    with _shared(shared) as s:
+        for stage in Stage:
+            try:
+                standard = standard_in_force(s, stage, on)
+            except RuleSetError:
+                result.append({"stage": stage.value, "standard": None, "overlay": None})
+                continue
+            overlay = overlay_in_force(session, standard.code, on)
+            result.append({"stage": stage.value,
+                           "standard": {"id": standard.id, "code": standard.code, "version": standard.version,
+                                        "content_hash": standard.content_hash,
+                                        "effective_from": standard.effective_from},
+                           "overlay": None if overlay is None else {
+                               "id": overlay.id, "code": overlay.code, "version": overlay.version,
+                               "content_hash": overlay.content_hash, "effective_from": overlay.effective_from}})
+    return result
+
+
 # --- decisions -----------------------------------------------------------------------------------------
 
 def _jsonable(value: Any) -> Any:
