@@ -126,3 +126,18 @@ def test_rules_eval_command(tmp_path):
     result = CliRunner().invoke(cli, ["rules", "eval", "--jdm", str(tmp_path / "bad.json"), "--input",
                                       str(tmp_path / "in.json")])
     assert result.exit_code == 2 and "functionNode" in result.output
+
+
+def test_rules_check_command(tmp_path):
+    from pathlib import Path
+
+    from creditfactory.cli import cli
+
+    rules = Path(__file__).resolve().parents[1] / "tenants" / "_standard" / "rules"
+    result = CliRunner().invoke(cli, ["rules", "check", str(rules / "approval.json")])
+    assert result.exit_code == 0 and "std-approval (approval) ok, 6 rows" in result.output, result.output
+    bad = json.loads((rules / "admission.json").read_text(encoding="utf-8"))
+    bad["rules"][0]["when"] = "bureau.max_overdue_dayz > 90"
+    (tmp_path / "bad.json").write_text(json.dumps(bad))
+    result = CliRunner().invoke(cli, ["rules", "check", str(tmp_path / "bad.json")])
+    assert result.exit_code == 2 and "unknown fact 'bureau.max_overdue_dayz' at position 1" in result.output

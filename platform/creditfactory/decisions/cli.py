@@ -51,3 +51,47 @@ def rules_facts(as_json: bool) -> None:
         return
     for fact in CATALOGUE:
         click.echo(f"{fact.name:<34} {fact.type.value:<8} {fact.label_zh} / {fact.label_en}")
+
+
+@rules.command("check")
+@click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False), required=True)
+def rules_check(files: tuple[str, ...]) -> None:
+    """Check rule-set files (JSON): every fact known, every comparison typed; errors give the position."""
+    from ..cli import InputError
+    from ..errors import DomainError
+    from .engine import CompiledRuleSet, RuleSet
+
+    for path in files:
+        try:
+            with open(path, encoding="utf-8") as f:
+                compiled = CompiledRuleSet(RuleSet.from_dict(json.load(f)))
+        except (DomainError, json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise InputError(f"{path}: {exc}") from exc
+        rows = sum(len(t.row_ids) for t in compiled.tables)
+        click.echo(f"{path}: {compiled.ruleset.code} ({compiled.stage.value}) ok, {rows} rows, "
+                   f"{len(compiled.rules)} rules, hash {compiled.hash[:12]}")
+
+
+@rules.command("sync-standard")
+@click.option("--effective-from", type=click.DateTime(["%Y-%m-%d"]), required=True,
+              help="Date the new standard versions take effect.")
+def rules_sync_standard(effective_from) -> None:
+    """Publish each head-office rule-set file (tenants/_standard/rules) whose content changed."""
+    from ..cli import boot, cli_actor, domain_errors
+    from ..audit import CurrentActor
+    from ..db import SystemContext, shared_session
+    from .services import sync_standard
+
+    @domain_errors
+    def run() -> None:
+        boot()
+        with SystemContext("rules sync-standard"), CurrentActor.bind(cli_actor()), shared_session() as session, \
+                session.begin():
+            published = sync_standard(session, effective_from.date())
+        for version in published:
+            click.echo(f"published {version.code} v{version.version} ({version.content_hash[:12]}) "
+                       f"from {version.effective_from}")
+        if not published:
+            click.echo("standard rule sets are up to date")
+
+    run()
