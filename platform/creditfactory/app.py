@@ -9,6 +9,7 @@ from flask import Flask
 
 from . import identity, settings as settings_module
 from .identity import sessions
+from .decisions import routes as decisions_routes
 from .identity.oauth import routes as oauth_routes, server as oauth_server
 from .portal import account, i18n, views as portal_views
 from .jobs import setup_broker
@@ -65,6 +66,7 @@ def create_app(settings: settings_module.Settings | None = None, *, testing: boo
     api.register_blueprint(customer_routes.blp)
     api.register_blueprint(product_routes.blp)
     api.register_blueprint(product_routes.templates_blp)
+    api.register_blueprint(decisions_routes.blp)
     # Plugins load last, once every core blueprint and hook point exists.
     plugin_web.init_app(app)
     return app

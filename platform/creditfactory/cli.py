@@ -15,6 +15,7 @@ import click
 from . import settings as settings_module
 from .bench.cli import bench
 from .plugins.cli import plugin, plugins
+from .decisions.cli import rules
 from .settings import SettingsError
 
 if TYPE_CHECKING:
@@ -668,6 +669,7 @@ def scheduler(tick: float) -> None:
 cli.add_command(bench)
 cli.add_command(plugins)
 cli.add_command(plugin)
+cli.add_command(rules)
 
 
 def main() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 def import_all_models() -> None:
     from .audit import models as audit_models  # noqa: F401
+    from .decisions import models as decision_models  # noqa: F401
     from .identity import models as identity_models  # noqa: F401
     from .identity.oauth import models as oauth_models  # noqa: F401
     from .jobs import models as job_models  # noqa: F401

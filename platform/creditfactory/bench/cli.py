@@ -124,9 +124,21 @@ def _bench_help() -> str:
               help="Size of the run (tenants for provisioning and migrations). Default: per benchmark.")
 @click.option("--workers", type=click.IntRange(1, 64), default=None,
               help="Parallel workers, for benchmarks that have them (migrations: default 4).")
+@click.option("--rules", "rules", default=None,
+              help="decisions: rule-set sizes per stage, comma-separated (default 100,1500,3000).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress messages on stderr.")
-def bench(name: str, as_json: bool, n: int | None, workers: int | None, quiet: bool) -> None:
+def bench(name: str, as_json: bool, n: int | None, workers: int | None, rules: str | None, quiet: bool) -> None:
     chosen = BENCHES[name]
+    options: dict = {}
+    if rules is not None:
+        if name != "decisions":
+            raise click.BadOptionUsage("rules", f"benchmark {name!r} takes no --rules")
+        try:
+            options["rules"] = tuple(int(part) for part in rules.split(","))
+        except ValueError:
+            raise click.BadOptionUsage("rules", "--rules takes sizes like 100,1500,3000") from None
+        if not 1 <= len(options["rules"]) <= 3 or min(options["rules"]) < 1:
+            raise click.BadOptionUsage("rules", "--rules takes one to three positive sizes")
     if workers is not None and chosen.default_workers is None:
         raise click.BadOptionUsage("workers", f"benchmark {name!r} takes no --workers")
     try:
@@ -147,6 +159,7 @@ def bench(name: str, as_json: bool, n: int | None, workers: int | None, quiet: b
             settings=settings,
             progress=progress,
             embedded=embedded,
+            options=options,
         )
         try:
             result = chosen(ctx)

@@ -1,0 +1,420 @@
+"""Rule-set versions, publication, the effective rule set of a tenant, and decisions stored for replay.
+
+The process calls :func:`evaluate_stage` (admission at intake, pre-approval after the investigation, approval
+at review). Everything else here is governance: head-office standard versions (``cf_shared``), tenant overlay
+drafts published by maker-checker (change kind ``decisions.overlay.publish``), effective dates, immutable
+published versions, human overrides with a justification.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import pathlib
+import threading
+from collections import OrderedDict
+from contextlib import contextmanager
+from decimal import Decimal
+from typing import Any, Iterator
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from .. import audit
+from ..audit import CurrentActor
+from ..errors import Conflict, DomainError, NotFound
+from ..identity import changes
+from ..identity.authorization import authorize
+from ..identity.permissions import Permission
+from ..identity.principal import CurrentPrincipal
+from .engine import CompiledRuleSet, Decision, FiredRule, Outcome, RuleSet, Stage
+from .models import DecisionRecord, RuleSetOverlayVersion, StandardRuleSetVersion
+from .overlay import apply_overlay, diff, overlay_hash
+
+PUBLISH_OVERLAY = "decisions.overlay.publish"
+
+
+class RuleSetError(DomainError):
+    """A rule set or overlay is refused; nothing was changed."""
+
+
+# --- head-office standard ------------------------------------------------------------------------------
+
+def standard_directory() -> pathlib.Path:
+    from .. import settings as settings_module
+
+    return pathlib.Path(settings_module.get().tenants_dir) / "_standard" / "rules"
+
+
+def load_standard_files(directory: pathlib.Path | None = None) -> list[RuleSet]:
+    """The head office's standard rule sets as files (reviewed in git), each checked by compiling it."""
+    directory = directory or standard_directory()
+    rulesets = []
+    for path in sorted(directory.glob("*.json")):
+        ruleset = RuleSet.from_dict(json.loads(path.read_text(encoding="utf-8")))
+        CompiledRuleSet(ruleset)
+        rulesets.append(ruleset)
+    return rulesets
+
+
+def _next_version(session: Session, model, code: str) -> int:
+    latest = session.scalar(select(model.version).where(model.code == code).order_by(model.version.desc()).limit(1))
+    return (latest or 0) + 1
+
+
+def save_standard_draft(shared: Session, ruleset: dict[str, Any] | RuleSet, effective_from: dt.date
+                        ) -> StandardRuleSetVersion:
+    """A new draft version of a standard rule set (checked by compiling it; unknown facts refused)."""
+    authorize(Permission.RULESET_TEMPLATE_MANAGE, allow_system=True)
+    rs = ruleset if isinstance(ruleset, RuleSet) else RuleSet.from_dict(ruleset)
+    CompiledRuleSet(rs)
+    version = StandardRuleSetVersion(code=rs.code, stage=rs.stage.value, version=_next_version(shared, StandardRuleSetVersion, rs.code),
+                                     status="draft", content=rs.as_dict(), content_hash=rs.content_hash(),
+                                     effective_from=effective_from, created_by=CurrentActor.resolve().id)
+    shared.add(version)
+    shared.flush()
+    audit.record(shared, "ruleset.standard.draft", object_type="standard_rule_set_version", object_id=version.id,
+                 after={"code": version.code, "version": version.version, "hash": version.content_hash})
+    return version
+
+
+def publish_standard(shared: Session, version_id: int) -> StandardRuleSetVersion:
+    """Publish a standard draft; a second person (not its author) must do it, or the files sync (system)."""
+    authorize(Permission.RULESET_TEMPLATE_MANAGE, allow_system=True)
+    version = shared.get(StandardRuleSetVersion, version_id)
+    if version is None:
+        raise NotFound(f"no standard rule-set version {version_id}")
+    if version.status == "published":
+        raise Conflict(f"{version.code} v{version.version} is already published")
+    actor = CurrentActor.resolve().id
+    if CurrentPrincipal.get_or_none() is not None and actor == version.created_by:
+        raise Conflict("the author of a standard rule set cannot also publish it (maker-checker)")
+    version.status = "published"
+    version.published_at = dt.datetime.now(dt.timezone.utc)
+    shared.flush()
+    audit.record(shared, "ruleset.standard.publish", object_type="standard_rule_set_version", object_id=version.id,
+                 before={"status": "draft"}, after={"status": "published", "hash": version.content_hash})
+    return version
+
+
+def sync_standard(shared: Session, effective_from: dt.date, directory: pathlib.Path | None = None
+                  ) -> list[StandardRuleSetVersion]:
+    """Publish each standard file whose content differs from its latest version (tenants as code)."""
+    published = []
+    for rs in load_standard_files(directory):
+        latest = shared.scalar(select(StandardRuleSetVersion).where(StandardRuleSetVersion.code == rs.code)
+                               .order_by(StandardRuleSetVersion.version.desc()).limit(1))
+        if latest is not None and latest.content_hash == rs.content_hash():
+            continue
+        version = save_standard_draft(shared, rs, effective_from)
+        version.status = "published"
+        version.published_at = dt.datetime.now(dt.timezone.utc)
+        shared.flush()
+        audit.record(shared, "ruleset.standard.publish", object_type="standard_rule_set_version",
+                     object_id=version.id, after={"status": "published", "hash": version.content_hash,
+                                                  "source": "files"})
+        published.append(version)
+    return published
+
+
+def standard_in_force(shared: Session, stage: Stage, on: dt.date) -> StandardRuleSetVersion:
+    version = shared.scalar(
+        select(StandardRuleSetVersion)
+        .where(StandardRuleSetVersion.stage == stage.value, StandardRuleSetVersion.status == "published",
+               StandardRuleSetVersion.effective_from <= on)
+        .order_by(StandardRuleSetVersion.effective_from.desc(), StandardRuleSetVersion.version.desc()).limit(1))
+    if version is None:
+        raise RuleSetError(f"no published standard {stage.value} rule set is in force on {on}")
+    return version
+
+
+# --- tenant overlays -----------------------------------------------------------------------------------
+
+def save_overlay_draft(session: Session, shared: Session, code: str, overlay: dict[str, Any],
+                       effective_from: dt.date) -> RuleSetOverlayVersion:
+    """A draft overlay on standard rule set ``code``; checked against the latest published standard now."""
+    authorize(Permission.RULESET_CONFIGURE)
+    standard = shared.scalar(select(StandardRuleSetVersion).where(StandardRuleSetVersion.code == code,
+                                                                  StandardRuleSetVersion.status == "published")
+                             .order_by(StandardRuleSetVersion.version.desc()).limit(1))
+    if standard is None:
+        raise NotFound(f"no published standard rule set {code!r}")
+    CompiledRuleSet(apply_overlay(RuleSet.from_dict(standard.content), overlay))
+    version = RuleSetOverlayVersion(code=code, stage=standard.stage,
+                                    version=_next_version(session, RuleSetOverlayVersion, code), status="draft",
+                                    content=overlay, content_hash=overlay_hash(overlay),
+                                    effective_from=effective_from, created_by=CurrentActor.resolve().id)
+    session.add(version)
+    session.flush()
+    audit.record(session, "ruleset.overlay.draft", object_type="rule_set_overlay_version", object_id=version.id,
+                 after={"code": code, "version": version.version, "overlay": overlay})
+    return version
+
+
+def update_overlay_draft(session: Session, shared: Session, version_id: int, overlay: dict[str, Any]
+                         ) -> RuleSetOverlayVersion:
+    authorize(Permission.RULESET_CONFIGURE)
+    version = _overlay(session, version_id)
+    if version.status != "draft":
+        raise Conflict(f"overlay {version.code} v{version.version} is {version.status}: published versions "
+                       "never change; save a new draft")
+    standard = shared.scalar(select(StandardRuleSetVersion).where(StandardRuleSetVersion.code == version.code,
+                                                                  StandardRuleSetVersion.status == "published")
+                             .order_by(StandardRuleSetVersion.version.desc()).limit(1))
+    CompiledRuleSet(apply_overlay(RuleSet.from_dict(standard.content), overlay))
+    before = version.content
+    version.content, version.content_hash = overlay, overlay_hash(overlay)
+    session.flush()
+    audit.record(session, "ruleset.overlay.update", object_type="rule_set_overlay_version", object_id=version.id,
+                 before=before, after=overlay)
+    return version
+
+
+def _overlay(session: Session, version_id: int) -> RuleSetOverlayVersion:
+    version = session.get(RuleSetOverlayVersion, version_id)
+    if version is None:
+        raise NotFound(f"no rule-set overlay version {version_id}")
+    return version
+
+
+def propose_overlay_publication(session: Session, version_id: int):
+    """Ask a second person to publish an overlay draft (maker-checker); nothing is in force until approved."""
+    version = _overlay(session, version_id)
+    if version.status != "draft":
+        raise Conflict(f"overlay {version.code} v{version.version} is {version.status}")
+    return changes.propose(session, PUBLISH_OVERLAY, f"overlay:{version.id}",
+                           {"version_id": version.id, "content_hash": version.content_hash})
+
+
+def _validate_publication(target: str, payload: dict[str, Any]) -> dict[str, Any]:
+    if set(payload) != {"version_id", "content_hash"} or target != f"overlay:{payload['version_id']}":
+        raise changes.ChangeRequestError("a publication names one overlay version and its content hash")
+    return payload
+
+
+def _prepare_publication(session: Session, target: str, payload: dict[str, Any]) -> None:
+    version = _overlay(session, payload["version_id"])
+    version.status = "pending"
+
+
+def _apply_publication(session: Session, target: str, payload: dict[str, Any]) -> None:
+    version = _overlay(session, payload["version_id"])
+    if version.content_hash != payload["content_hash"]:
+        raise changes.ChangeRequestError("the overlay changed after it was proposed; propose it again")
+    version.status = "published"
+    version.published_at = dt.datetime.now(dt.timezone.utc)
+    session.flush()
+    audit.record(session, "ruleset.overlay.publish", object_type="rule_set_overlay_version", object_id=version.id,
+                 before={"status": "pending"}, after={"status": "published", "hash": version.content_hash,
+                                                      "effective_from": version.effective_from})
+
+
+def _discard_publication(session: Session, target: str) -> None:
+    version = _overlay(session, int(target.split(":", 1)[1]))
+    if version.status == "pending":
+        version.status = "draft"
+
+
+changes.register_change_kind(changes.ChangeKind(PUBLISH_OVERLAY, Permission.RULESET_CONFIGURE, _validate_publication,
+                                                _apply_publication, _prepare_publication, _discard_publication))
+
+
+def overlay_in_force(session: Session, code: str, on: dt.date) -> RuleSetOverlayVersion | None:
+    return session.scalar(
+        select(RuleSetOverlayVersion)
+        .where(RuleSetOverlayVersion.code == code, RuleSetOverlayVersion.status == "published",
+               RuleSetOverlayVersion.effective_from <= on)
+        .order_by(RuleSetOverlayVersion.effective_from.desc(), RuleSetOverlayVersion.version.desc()).limit(1))
+
+
+# --- the effective rule set, cached per pair of versions -----------------------------------------------
+
+class _CompiledCache:
+    """Compiled effective rule sets by (standard hash, overlay hash): versions never change, so never stale."""
+
+    def __init__(self, size: int = 64):
+        self.size = size
+        self.entries: OrderedDict[tuple[str, str], tuple[CompiledRuleSet, RuleSet]] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, standard: StandardRuleSetVersion, overlay: RuleSetOverlayVersion | None
+            ) -> tuple[CompiledRuleSet, RuleSet]:
+        key = (standard.content_hash, overlay.content_hash if overlay else overlay_hash(None))
+        with self.lock:
+            hit = self.entries.get(key)
+            if hit is not None:
+                self.entries.move_to_end(key)
+                return hit
+        base = RuleSet.from_dict(standard.content)
+        effective = apply_overlay(base, overlay.content if overlay else None)
+        entry = (CompiledRuleSet(effective), base)
+        with self.lock:
+            self.entries[key] = entry
+            while len(self.entries) > self.size:
+                self.entries.popitem(last=False)
+        return entry
+
+
+CACHE = _CompiledCache()
+
+
+@contextmanager
+def _shared(shared: Session | None) -> Iterator[Session]:
+    if shared is not None:
+        yield shared
+        return
+    from ..db import shared_session
+
+    s = shared_session()
+    try:
+        yield s
+    finally:
+        s.close()
+
+
+def effective_rule_set(session: Session, stage: Stage, on: dt.date, shared: Session | None = None):
+    """(compiled effective set, standard version, overlay version or None, standard RuleSet) in force on ``on``."""
+    with _shared(shared) as s:
+        standard = standard_in_force(s, stage, on)
+    overlay = overlay_in_force(session, standard.code, on)
+    compiled, base = CACHE.get(standard, overlay)
+    return compiled, standard, overlay, base
+
+
+def effective_diff(session: Session, stage: Stage, on: dt.date, shared: Session | None = None) -> list[dict]:
+    """How this tenant's effective rule set differs from the head-office standard."""
+    authorize(Permission.RULESET_READ)
+    compiled, _, _, base = effective_rule_set(session, stage, on, shared)
+    return diff(base, compiled.ruleset)
+
+
+def rule_sets_in_force(session: Session, on: dt.date, shared: Session | None = None) -> list[dict[str, Any]]:
+    """Per stage: the standard version and this tenant's overlay in force on ``on`` (None where none is)."""
+    authorize(Permission.RULESET_READ)
+    result = []
+    with _shared(shared) as s:
+        for stage in Stage:
+            try:
+                standard = standard_in_force(s, stage, on)
+            except RuleSetError:
+                result.append({"stage": stage.value, "standard": None, "overlay": None})
+                continue
+            overlay = overlay_in_force(session, standard.code, on)
+            result.append({"stage": stage.value,
+                           "standard": {"id": standard.id, "code": standard.code, "version": standard.version,
+                                        "content_hash": standard.content_hash,
+                                        "effective_from": standard.effective_from},
+                           "overlay": None if overlay is None else {
+                               "id": overlay.id, "code": overlay.code, "version": overlay.version,
+                               "content_hash": overlay.content_hash, "effective_from": overlay.effective_from}})
+    return result
+
+
+# --- decisions -----------------------------------------------------------------------------------------
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
+
+
+def evaluate_stage(session: Session, stage: Stage | str, facts: dict[str, Any], *, on: dt.date | None = None,
+                   application_id: int | None = None, shared: Session | None = None,
+                   explain: bool = True) -> Decision:
+    """Decide one stage for the current tenant and store the decision (replayable); returns the Decision.
+
+    ``facts``: dotted fact names (see the catalogue) to Python values (numbers, str, bool, ``datetime.date``);
+    use :func:`creditfactory.decisions.engine.coerce_facts` for JSON. ``on``: the date that picks the rule-set
+    versions in force (default: ``application.date`` among the facts, else today). The decision's ``record_id``
+    attribute names the stored :class:`DecisionRecord`.
+    """
+    stage = Stage(stage)
+    on = on or facts.get("application.date") or dt.date.today()
+    compiled, standard, overlay, _ = effective_rule_set(session, stage, on, shared)
+    decision = compiled.evaluate(facts, explain=explain)
+    record = DecisionRecord(
+        application_id=application_id, stage=stage.value, outcome=decision.outcome.value,
+        reason_codes=decision.reason_codes,
+        fired=[{k: (_jsonable_dict(v) if isinstance(v, dict) else v) for k, v in f.as_dict().items()}
+               for f in decision.fired],
+        outputs=_jsonable_dict(decision.outputs), facts=_jsonable_dict(facts),
+        standard_version_id=standard.id, standard_hash=standard.content_hash,
+        overlay_version_id=overlay.id if overlay else None,
+        overlay_hash=overlay.content_hash if overlay else overlay_hash(None), effective_hash=compiled.hash,
+        elapsed_ms=decision.elapsed_ms)
+    session.add(record)
+    session.flush()
+    decision.record_id = record.id  # type: ignore[attr-defined]
+    return decision
+
+
+def _jsonable_dict(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: _jsonable(v) for k, v in values.items()}
+
+
+def replay(session: Session, record_id: int, shared: Session | None = None) -> Decision:
+    """Evaluate a stored decision again with its own facts and rule-set versions; it must give the same result."""
+    authorize(Permission.RULESET_READ)
+    from .engine import coerce_facts
+
+    record = session.get(DecisionRecord, record_id)
+    if record is None:
+        raise NotFound(f"no decision {record_id}")
+    with _shared(shared) as s:
+        standard = s.get(StandardRuleSetVersion, record.standard_version_id)
+    overlay = session.get(RuleSetOverlayVersion, record.overlay_version_id) if record.overlay_version_id else None
+    compiled, _ = CACHE.get(standard, overlay)
+    return compiled.evaluate(coerce_facts(record.facts), explain=True)
+
+
+def explain_decision(session: Session, record_id: int, locale: str = "zh", audience: str = "customer",
+                     shared: Session | None = None) -> dict[str, Any]:
+    """What a borrower (PIPL art. 24) or a reviewer reads: outcome, reasons in words, and the rules that fired."""
+    authorize(Permission.RULESET_READ)
+    record = session.get(DecisionRecord, record_id)
+    if record is None:
+        raise NotFound(f"no decision {record_id}")
+    with _shared(shared) as s:
+        standard = s.get(StandardRuleSetVersion, record.standard_version_id)
+    overlay = session.get(RuleSetOverlayVersion, record.overlay_version_id) if record.overlay_version_id else None
+    compiled, _ = CACHE.get(standard, overlay)
+    decision = Decision(Stage(record.stage), Outcome(record.outcome), list(record.reason_codes), [], record.outputs,
+                        record.effective_hash)
+    result = {"id": record.id, "stage": record.stage, "outcome": record.override_outcome or record.outcome,
+              "automated_outcome": record.outcome, "reasons": compiled.explain(decision, locale, audience),
+              "overridden": record.override_outcome is not None}
+    if audience == "staff":
+        result["fired"] = record.fired
+        result["override_justification"] = record.override_justification
+    return result
+
+
+def override_decision(session: Session, record_id: int, outcome: Outcome | str, justification: str
+                      ) -> DecisionRecord:
+    """A person replaces an automated outcome (PIPL art. 24: the right to a human decision); audited."""
+    authorize(Permission.APPLICATION_APPROVE)
+    outcome = Outcome(outcome)
+    if not justification or len(justification.strip()) < 10:
+        raise RuleSetError("an override needs a justification of at least 10 characters")
+    record = session.get(DecisionRecord, record_id)
+    if record is None:
+        raise NotFound(f"no decision {record_id}")
+    if record.override_outcome is not None:
+        raise Conflict(f"decision {record_id} was already overridden")
+    before = {"outcome": record.outcome}
+    record.override_outcome = outcome.value
+    record.override_justification = justification.strip()
+    record.overridden_by = CurrentPrincipal.get().user_id
+    record.overridden_at = dt.datetime.now(dt.timezone.utc)
+    session.flush()
+    audit.record(session, "decision.override", object_type="decision_record", object_id=record.id, before=before,
+                 after={"outcome": outcome.value, "justification": record.override_justification})
+    return record
+
+
+__all__ = ["CACHE", "PUBLISH_OVERLAY", "RuleSetError", "effective_diff", "effective_rule_set", "evaluate_stage",
+           "explain_decision", "load_standard_files", "override_decision", "propose_overlay_publication",
+           "publish_standard", "replay", "save_overlay_draft", "save_standard_draft", "sync_standard",
+           "update_overlay_draft"]

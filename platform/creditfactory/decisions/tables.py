@@ -1,0 +1,563 @@
+"""Decision tables (决策表): typed input columns, unary-test cells, outputs, hit policies; compiled to bitsets.
+
+Why bitsets: a stage holds thousands of rows over a dozen columns, and almost every cell is a range or a
+set test against one value. For each column the compiler cuts the value line at every threshold any row
+uses and stores, for each piece, one Python integer whose bit *r* says "row *r* accepts a value here".
+Evaluating a table is then, per column, one binary search and one ``&`` of two integers: the cost grows
+with the number of columns, not rows; the bits left standing are every matching row, in order, so every
+fired reason comes for free.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from bisect import bisect_left, bisect_right
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from .expressions import (Compiled, Compiler, InList, InRange, IsNull, Literal, Node, Placeholder,
+                          RuleSyntaxError, Binary, _Parser, _key, compile_expression)
+from .facts import FactCatalogue, CATALOGUE
+
+HIT_POLICIES = ("first", "collect", "priority", "unique")
+
+_NEG_INF, _POS_INF = -math.inf, math.inf
+
+
+class HitPolicyViolation(Exception):
+    """A ``unique`` table matched more than one row for one input (a rule-set bug, not bad input)."""
+
+
+# --- cells ---------------------------------------------------------------------------------------------
+
+@dataclass
+class CellTest:
+    """What one cell accepts: numeric/date intervals, discrete values, null; empty means any."""
+
+    any: bool = False
+    intervals: list[tuple[Any, bool, Any, bool]] = field(default_factory=list)
+    num_negative: bool = False  # a '!=' / 'not in' over numbers: non-numbers pass too
+    positives: set = field(default_factory=set)
+    disc_negative: bool = False
+    negatives: set | None = None  # intersection of the 'not in' sets
+    null_pass: bool = False
+    kinds: set = field(default_factory=set)  # "number", "date", "string", "boolean"
+
+    def accepts(self, value: Any) -> bool:
+        """Reference semantics, used by tests and to check the bitset index."""
+        if self.any:
+            return True
+        if value is None:
+            return self.null_pass
+        if isinstance(value, (str, bool)):
+            k = _key(value)
+            return k in self.positives or (self.disc_negative and k not in (self.negatives or set())) \
+                or self.numbers_negative_only
+        for lo, li, hi, hinc in self.intervals:
+            try:
+                if (lo < value or (li and lo == value)) and (value < hi or (hinc and value == hi)):
+                    return True
+            except TypeError:
+                return False
+        return self.discrete_negative_only
+
+    @property
+    def numbers_negative_only(self) -> bool:
+        """'!= 5' or 'not in [1, 2]' alone: a string or boolean passes (it is not one of those numbers)."""
+        return self.num_negative and not (self.kinds & {"string", "boolean"})
+
+    @property
+    def discrete_negative_only(self) -> bool:
+        """'!= \'a\'' alone: a number passes."""
+        return self.disc_negative and not (self.kinds & {"number", "date"})
+
+
+def _literal_kind(node: Node, text: str) -> tuple[str, Any]:
+    if isinstance(node, Literal):
+        if node.type == "null":
+            return "null", None
+        return node.type, node.value
+    raise RuleSyntaxError("a cell compares with literals only", node.pos, text)
+
+
+def _complement(value: Any) -> list[tuple[Any, bool, Any, bool]]:
+    return [(_NEG_INF, False, value, False), (value, False, _POS_INF, False)]
+
+
+def parse_cell(text: str) -> CellTest:
+    """A unary-test cell as a :class:`CellTest`; refusals carry the position in the cell."""
+    text = (text or "").strip()
+    cell = CellTest()
+    if text in ("", "-"):
+        cell.any = True
+        return cell
+    parser = _Parser(text)
+    while True:
+        _parse_item(parser, cell, text)
+        if parser.at("op", ","):
+            parser.take()
+            continue
+        if not parser.at("end"):
+            raise parser.error(f"unexpected {parser.tok.value!r}")
+        return cell
+
+
+def _add_point(cell: CellTest, kind: str, value: Any, negative: bool) -> None:
+    if kind in ("number", "date"):
+        cell.kinds.add(kind)
+        if negative:
+            cell.intervals.extend(_complement(value))
+            cell.num_negative = True
+            cell.null_pass = True
+        else:
+            cell.intervals.append((value, True, value, True))
+    elif kind in ("string", "boolean"):
+        cell.kinds.add(kind)
+        if negative:
+            cell.disc_negative = True
+            cell.null_pass = True
+            cell.negatives = {_key(value)} if cell.negatives is None else cell.negatives & {_key(value)}
+        else:
+            cell.positives.add(_key(value))
+    elif kind == "null":
+        if negative:
+            cell.any = False
+            cell.intervals.append((_NEG_INF, False, _POS_INF, False))
+            cell.disc_negative = True
+            cell.negatives = set() if cell.negatives is None else cell.negatives & set()
+        else:
+            cell.null_pass = True
+
+
+def _parse_item(parser: _Parser, cell: CellTest, text: str) -> None:
+    t = parser.tok
+    if t.kind == "op" and t.value in ("<", "<=", ">", ">="):
+        parser.take()
+        kind, value = _literal_kind(parser.parse_additive(), text)
+        if kind not in ("number", "date"):
+            raise RuleSyntaxError(f"'{t.value}' needs a number or a date, not a {kind}", t.pos, text)
+        cell.kinds.add(kind)
+        cell.intervals.append({"<": (_NEG_INF, False, value, False), "<=": (_NEG_INF, False, value, True),
+                               ">": (value, False, _POS_INF, False), ">=": (value, True, _POS_INF, False)}[t.value])
+        return
+    if t.kind == "op" and t.value in ("==", "!="):
+        parser.take()
+        kind, value = _literal_kind(parser.parse_additive(), text)
+        _add_point(cell, kind, value, t.value == "!=")
+        return
+    if t.kind == "kw" and t.value in ("in", "not"):
+        negative = t.value == "not"
+        parser.take()
+        if negative:
+            parser.expect("kw", "in")
+        node = parser.parse_in_target(Placeholder(t.pos), t.pos, negative)
+        _add_collection(cell, node, text)
+        return
+    if t.kind == "op" and t.value in ("[", "("):
+        node = parser.parse_in_target(Placeholder(t.pos), t.pos, False)
+        if not isinstance(node, InRange):
+            raise RuleSyntaxError("a list in a cell is written 'a', 'b' or in [a, b]", t.pos, text)
+        _add_collection(cell, node, text)
+        return
+    kind, value = _literal_kind(parser.parse_additive(), text)
+    _add_point(cell, kind, value, False)
+
+
+def _add_collection(cell: CellTest, node: Node, text: str) -> None:
+    if isinstance(node, InRange):
+        lk, lo = _literal_kind(node.low, text)
+        hk, hi = _literal_kind(node.high, text)
+        if lk != hk or lk not in ("number", "date"):
+            raise RuleSyntaxError("a range needs two numbers or two dates", node.pos, text)
+        cell.kinds.add(lk)
+        if node.negated:
+            cell.intervals.extend([(_NEG_INF, False, lo, not node.low_inclusive),
+                                   (hi, not node.high_inclusive, _POS_INF, False)])
+            cell.num_negative = True
+            cell.null_pass = True
+        else:
+            cell.intervals.append((lo, node.low_inclusive, hi, node.high_inclusive))
+        return
+    assert isinstance(node, InList)
+    if node.negated:
+        values = [_literal_kind(item, text) for item in node.items]
+        disc = {_key(v) for k, v in values if k in ("string", "boolean")}
+        nums = sorted({v for k, v in values if k in ("number", "date")})
+        cell.null_pass = True
+        for k, _ in values:
+            if k != "null":
+                cell.kinds.add(k)
+        if any(k == "null" for k, _ in values):
+            cell.null_pass = False
+        # not in [a, b] accepts every value but those: numbers outside the points, any other discrete value
+        cell.disc_negative = True
+        cell.negatives = disc if cell.negatives is None else cell.negatives & disc
+        edges = [_NEG_INF, *nums, _POS_INF]
+        for lo, hi in zip(edges, edges[1:]):
+            cell.intervals.append((lo, False, hi, False))
+        cell.num_negative = True
+        return
+    for item in node.items:
+        kind, value = _literal_kind(item, text)
+        _add_point(cell, kind, value, False)
+
+
+# --- the column index ----------------------------------------------------------------------------------
+
+@dataclass
+class ColumnIndex:
+    """For one input column: value -> bitmask of the rows whose cell accepts it."""
+
+    getter: Callable[[dict], Any]
+    #: The fact name when the column reads one fact directly (looked up inline: the hot path), else None.
+    fact: str | None
+    breakpoints: list
+    segment_masks: list[int]
+    discrete: dict
+    discrete_default: int
+    null_mask: int
+
+    def mask(self, value: Any) -> int:
+        if value is None:
+            return self.null_mask
+        if value.__class__ is str or value.__class__ is bool:
+            return self.discrete.get(_key(value), self.discrete_default)
+        b = self.breakpoints
+        try:
+            return self.segment_masks[bisect_left(b, value) + bisect_right(b, value)]
+        except TypeError:
+            return self.discrete_default
+
+
+def build_column_index(getter: Callable[[dict], Any], cells: list[CellTest], fact: str | None = None) -> ColumnIndex:
+    any_rows = 0
+    num_neg_rows = 0
+    disc_neg_rows = 0
+    null_rows = 0
+    points: set = set()
+    for r, cell in enumerate(cells):
+        bit = 1 << r
+        if cell.any:
+            any_rows |= bit
+            continue
+        if cell.null_pass:
+            null_rows |= bit
+        if cell.numbers_negative_only:
+            num_neg_rows |= bit
+        if cell.discrete_negative_only:
+            disc_neg_rows |= bit
+        for lo, _, hi, _ in cell.intervals:
+            if lo is not _NEG_INF and lo != _NEG_INF:
+                points.add(lo)
+            if hi is not _POS_INF and hi != _POS_INF:
+                points.add(hi)
+    breakpoints = sorted(points)
+    position = {p: i for i, p in enumerate(breakpoints)}
+    n_segments = 2 * len(breakpoints) + 1
+    toggles = [0] * (n_segments + 1)
+    for r, cell in enumerate(cells):
+        if cell.any or not cell.intervals:
+            continue
+        spans = []
+        for lo, li, hi, hinc in cell.intervals:
+            s0 = 0 if lo == _NEG_INF else 2 * position[lo] + (1 if li else 2)
+            s1 = n_segments - 1 if hi == _POS_INF else 2 * position[hi] + (1 if hinc else 0)
+            if s0 <= s1:
+                spans.append((s0, s1))
+        spans.sort()
+        merged: list[list[int]] = []
+        for s0, s1 in spans:
+            if merged and s0 <= merged[-1][1] + 1:
+                merged[-1][1] = max(merged[-1][1], s1)
+            else:
+                merged.append([s0, s1])
+        bit = 1 << r
+        for s0, s1 in merged:
+            toggles[s0] ^= bit
+            toggles[s1 + 1] ^= bit
+    base = any_rows | disc_neg_rows  # a number passes a 'not in' over strings
+    masks = []
+    current = 0
+    for s in range(n_segments):
+        current ^= toggles[s]
+        masks.append(current | base)
+    discrete_default = any_rows | num_neg_rows
+    for r, cell in enumerate(cells):
+        if not cell.any and cell.disc_negative:
+            discrete_default |= 1 << r
+    keys: set = set()
+    for cell in cells:
+        keys |= cell.positives
+        if cell.negatives:
+            keys |= cell.negatives
+    discrete = {}
+    for k in keys:
+        m = any_rows | num_neg_rows
+        for r, cell in enumerate(cells):
+            if cell.any:
+                continue
+            if k in cell.positives or (cell.disc_negative and k not in (cell.negatives or ())):
+                m |= 1 << r
+        discrete[k] = m
+    return ColumnIndex(getter, fact, breakpoints, masks, discrete, discrete_default, any_rows | null_rows)
+
+
+# --- tables --------------------------------------------------------------------------------------------
+
+@dataclass
+class Column:
+    id: str
+    field: str  # an expression over facts; usually one fact name
+    name: str = ""
+
+
+@dataclass
+class Row:
+    id: str
+    cells: dict[str, str]  # input column id -> unary test text
+    outputs: dict[str, str]  # output column id -> expression text
+    description: str = ""
+    priority: int = 0
+    #: Head office: a tenant overlay may disable this row.
+    optional: bool = False
+    #: Head office: never changed by an overlay (regulatory, blacklist).
+    locked: bool = False
+    enabled: bool = True
+
+
+@dataclass
+class DecisionTable:
+    """A decision table as authored; :func:`compile_table` turns it into a :class:`CompiledTable`."""
+
+    id: str
+    name: str
+    hit_policy: str
+    inputs: list[Column]
+    outputs: list[Column]
+    rows: list[Row]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "hit_policy": self.hit_policy,
+                "inputs": [vars(c).copy() for c in self.inputs], "outputs": [vars(c).copy() for c in self.outputs],
+                "rows": [vars(r).copy() for r in self.rows]}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "DecisionTable":
+        return cls(data["id"], data.get("name", ""), data.get("hit_policy", "first"),
+                   [Column(**c) for c in data["inputs"]], [Column(**c) for c in data["outputs"]],
+                   [Row(**r) for r in data["rows"]])
+
+
+@dataclass
+class Hit:
+    """One row that matched."""
+
+    table_id: str
+    row_id: str
+    index: int
+    outputs: dict[str, Any]
+
+
+@dataclass
+class CompiledTable:
+    table: DecisionTable
+    columns: list[ColumnIndex]
+    column_fields: list[str]
+    row_ids: list[str]
+    row_outputs: list[list[tuple[str, Any, Callable | None]]]
+    row_constant_outputs: list[dict | None]
+    row_priority: list[int]
+    row_constrained: list[tuple[int, ...]]  # columns each row tests: what an explanation shows
+    all_rows: int
+    facts: frozenset[str]
+    column_facts: list[frozenset[str]] = field(default_factory=list)
+
+    def match(self, facts: dict) -> int:
+        m = self.all_rows
+        get = facts.get
+        for fact, getter, b, masks, discrete, discrete_default, null_mask in self._plan:
+            v = get(fact) if fact is not None else getter(facts)
+            if v is None:
+                m &= null_mask
+            elif v.__class__ is str:
+                m &= discrete.get(v, discrete_default)
+            elif v.__class__ is bool:
+                m &= discrete.get(_key(v), discrete_default)
+            else:
+                try:
+                    m &= masks[bisect_left(b, v) + bisect_right(b, v)]
+                except TypeError:  # a value of another type (JDM inputs are untyped)
+                    m &= discrete_default
+            if not m:
+                return 0
+        return m
+
+    def __post_init__(self) -> None:
+        # What an explanation shows for a row: the facts its constrained columns read.
+        self.row_read = [tuple(sorted({f for c in cols for f in self.column_facts[c]})) for cols in self.row_constrained]
+        # Columns as plain tuples, most selective first: a row set emptied early stops the loop.
+        plan = [(c.fact, c.getter, c.breakpoints, c.segment_masks, c.discrete, c.discrete_default, c.null_mask)
+                for c in self.columns]
+        self._plan = plan
+
+    def outputs_of(self, r: int, facts: dict) -> dict[str, Any]:
+        constant = self.row_constant_outputs[r]
+        if constant is not None:
+            return dict(constant)
+        return {name: (fn(facts) if fn is not None else value) for name, value, fn in self.row_outputs[r]}
+
+    def hits(self, facts: dict) -> list[int]:
+        """Indexes of the rows that fire under the hit policy, in order."""
+        m = self.match(facts)
+        if not m:
+            return []
+        policy = self.table.hit_policy
+        if policy == "first":
+            return [(m & -m).bit_length() - 1]
+        # the set bits, lowest first: scanning the binary text in C beats peeling bits off a big integer
+        text = bin(m)
+        last = len(text) - 1
+        rows = []
+        i = text.rfind("1")
+        while i > 1:
+            rows.append(last - i)
+            i = text.rfind("1", 0, i)
+        if policy == "collect":
+            return rows
+        if policy == "unique":
+            if len(rows) > 1:
+                raise HitPolicyViolation(f"table {self.table.id}: unique hit policy matched rows "
+                                         + ", ".join(self.row_ids[r] for r in rows))
+            return rows
+        best = rows[0]
+        for r in rows[1:]:
+            if self.row_priority[r] > self.row_priority[best]:
+                best = r
+        return [best]
+
+
+def _getter(field_text: str, catalogue: FactCatalogue | None, where: str) -> tuple[Callable, str, frozenset]:
+    """(value getter, type, facts read) of an input column; ``getter.fact`` is set for a plain fact."""
+    from .expressions import FactRef, parse
+
+    node = parse(field_text)
+    if isinstance(node, FactRef):
+        if catalogue is not None:
+            fact = catalogue.get(node.name)
+            if fact is None:
+                raise RuleSyntaxError(f"unknown fact {node.name!r}", node.pos, field_text, where)
+            kind = fact.type.value
+        else:
+            kind = "any"
+        name = node.name
+        if catalogue is None and "." in name:
+            parts = name.split(".")
+
+            def nested(facts, name=name, parts=parts):
+                if name in facts:
+                    return facts[name]
+                v: Any = facts
+                for p in parts:
+                    if not isinstance(v, dict):
+                        return None
+                    v = v.get(p)
+                return v
+            return nested, kind, frozenset([name])
+        getter = lambda facts: facts.get(name)  # noqa: E731
+        getter.fact = name  # type: ignore[attr-defined]
+        return getter, kind, frozenset([name])
+    compiled = Compiler(catalogue, field_text, where).compile(node)
+    return compiled.fn, compiled.type, compiled.facts
+
+
+_COMPATIBLE = {"number": {"number"}, "date": {"date"}, "string": {"string"}, "boolean": {"boolean"},
+               "any": {"number", "date", "string", "boolean"}}
+
+
+def compile_table(table: DecisionTable, catalogue: FactCatalogue | None = CATALOGUE) -> CompiledTable:
+    """Check every column and cell (unknown facts, incompatible types, with positions) and build the index."""
+    if table.hit_policy not in HIT_POLICIES:
+        raise RuleSyntaxError(f"unknown hit policy {table.hit_policy!r} (one of {', '.join(HIT_POLICIES)})", 1,
+                              "", f"table {table.id}")
+    rows = [r for r in table.rows if r.enabled]
+    if len(rows) > 0 and len({r.id for r in rows}) != len(rows):
+        raise RuleSyntaxError("row ids must be unique", 1, "", f"table {table.id}")
+    columns: list[ColumnIndex] = []
+    fields: list[str] = []
+    cell_cache: dict[str, CellTest] = {}  # cells repeat across rows ('< 18', "'app'"); parse each text once
+    output_cache: dict[str, Any] = {}
+    used: set[str] = set()
+    constrained: list[list[int]] = [[] for _ in rows]
+    column_facts: list[frozenset[str]] = []
+    for column in table.inputs:
+        where = f"table {table.id}, input {column.id}"
+        getter, kind, facts = _getter(column.field, catalogue, where)
+        column_facts.append(facts)
+        cells = []
+        for r, row in enumerate(rows):
+            cell_where = f"table {table.id}, row {row.id}, column {column.id}"
+            cell_text = row.cells.get(column.id, "") or ""
+            try:
+                cell = cell_cache.get(cell_text) or cell_cache.setdefault(cell_text, parse_cell(cell_text))
+            except RuleSyntaxError as exc:
+                raise RuleSyntaxError(str(exc).split(" at position")[0], exc.position, exc.text, cell_where) from None
+            bad = cell.kinds - _COMPATIBLE.get(kind, set())
+            if bad and kind != "any":
+                raise RuleSyntaxError(f"{column.field} is a {kind}; this cell compares it with a "
+                                      f"{sorted(bad)[0]}", 1, row.cells.get(column.id, ""), cell_where)
+            if "date" in cell.kinds and "number" in cell.kinds:
+                raise RuleSyntaxError("a cell cannot mix dates and numbers", 1, row.cells.get(column.id, ""),
+                                      cell_where)
+            if not cell.any:
+                constrained[r].append(len(fields))
+            cells.append(cell)
+        kinds = set().union(*(c.kinds for c in cells)) if cells else set()
+        if "date" in kinds and "number" in kinds:
+            raise RuleSyntaxError("column mixes dates and numbers", 1, column.field, where)
+        if all(c.any for c in cells):
+            fields.append(column.field)  # keeps explanation indexes aligned; no index needed
+            columns.append(None)  # type: ignore[arg-type]
+            continue
+        columns.append(build_column_index(getter, cells, getattr(getter, "fact", None)))
+        fields.append(column.field)
+        used |= facts
+    outputs: list[list[tuple[str, Any, Callable | None]]] = []
+    constants: list[dict | None] = []
+    for row in rows:
+        out = []
+        all_constant = True
+        for column in table.outputs:
+            text = row.outputs.get(column.id, "")
+            if text is None or str(text).strip() == "":
+                continue
+            compiled = output_cache.get(str(text))
+            if compiled is None:
+                compiled = compile_expression(str(text), catalogue=catalogue,
+                                              where=f"table {table.id}, row {row.id}, output {column.id}")
+                output_cache[str(text)] = compiled
+            used |= compiled.facts
+            if compiled.constant:
+                out.append((column.field, compiled.fn({}), None))
+            else:
+                all_constant = False
+                out.append((column.field, None, compiled.fn))
+        outputs.append(out)
+        constants.append({name: value for name, value, _ in out} if all_constant else None)
+    return CompiledTable(
+        table=table,
+        columns=[c for c in columns if c is not None],
+        column_fields=fields,
+        row_ids=[r.id for r in rows],
+        row_outputs=outputs,
+        row_constant_outputs=constants,
+        row_priority=[r.priority for r in rows],
+        row_constrained=[tuple(c) for c in constrained],
+        all_rows=(1 << len(rows)) - 1,
+        facts=frozenset(used),
+        column_facts=column_facts,
+    )
+
+
+__all__ = ["CellTest", "Column", "CompiledTable", "DecisionTable", "HIT_POLICIES", "Hit", "HitPolicyViolation",
+           "Row", "build_column_index", "compile_table", "parse_cell"]
