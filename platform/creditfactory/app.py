@@ -8,7 +8,7 @@ import secrets
 from flask import Flask
 
 from . import identity, settings as settings_module
-from .identity import sessions
+from .identity import portal as identity_portal, routes as identity_routes, sessions
 from .identity.oauth import routes as oauth_routes, server as oauth_server
 from .portal import account, i18n, views as portal_views
 from .jobs import setup_broker
@@ -50,10 +50,12 @@ def create_app(settings: settings_module.Settings | None = None, *, testing: boo
     # Must follow sessions.init_app: the forced password change is judged on the user the session loaded.
     account.init_app(app)
     oauth_server.init_app(app)
+    identity_portal.init_app(app)
     limits.init_app(app, settings)  # must follow the login and OAuth2 views it limits by endpoint name
     api = Api(app)
     api.register_blueprint(tenancy_routes.blp)
     api.register_blueprint(oauth_routes.blp)
+    api.register_blueprint(identity_routes.blp)
     # Plugins load last, once every core blueprint and hook point exists.
     return app
 
