@@ -62,8 +62,14 @@ def forget_users():
         shared.execute(delete(User).where(User.username.in_(made)))
 
 
+def english(client, prefix: str):
+    """Pick English (the tenant's own locale, Chinese, outranks the browser's language)."""
+    client.get(f"{prefix}/lang/en")
+    return client
+
+
 def logged_in(app, prefix: str, username: str, authenticator: pyotp.TOTP):
-    client = app.test_client()
+    client = english(app.test_client(), prefix)
     first = log_in(client, prefix, username, headers=HTML)
     assert first.headers["Location"] == f"{prefix}/login/totp", first.get_data(as_text=True)
     token = csrf_token(client, f"{prefix}/login/totp", HTML)
@@ -261,7 +267,7 @@ def test_page_access(app, staff, tenant_a, tenant_b, endpoint, path, allowed, re
 
 def test_every_permission_page_serves_a_holder(app, staff, tenant_a):
     """Positive control of the page matrix (tests/test_authorization.py) for pages needing a permission."""
-    from tests.test_authorization import walk_pages
+    from test_authorization import walk_pages
 
     pages = [(endpoint, access) for endpoint, access in walk_pages(app)[0] if access.permission is not None]
     assert {endpoint for endpoint, _ in pages} >= {page[0] for page in PAGES}
@@ -295,7 +301,7 @@ def test_create_propose_approve_and_first_login_through_the_pages(app, staff, te
         change_id = db.scalar(select(ChangeRequest.id).where(ChangeRequest.target == f"{newcomer}/reviewer"))
     own_page = maker.get(approvals, headers=HTML).get_data(as_text=True)
     assert "You proposed this change" in own_page and f"Approve change {change_id}" not in own_page
-    refused = post(maker, approvals, f"{approvals}/{change_id}", {"decision": "approve"})
+    refused = post(maker, users, f"{approvals}/{change_id}", {"decision": "approve"})
     assert refused.status_code == 403
     page = checker.get(approvals, headers=HTML).get_data(as_text=True)
     assert f"Approve change {change_id}" in page and "membership.grant" in page and newcomer in page
@@ -305,7 +311,7 @@ def test_create_propose_approve_and_first_login_through_the_pages(app, staff, te
     assert ("reviewer", "tenant") in memberships(newcomer)
     assert "approved" in maker.get(approvals, headers=HTML).get_data(as_text=True)
 
-    newbie = app.test_client()
+    newbie = english(app.test_client(), prefix)
     first = log_in(newbie, prefix, newcomer, password, HTML)
     assert first.headers["Location"] == f"{prefix}/account/password"
     assert newbie.get(f"{prefix}/account", headers=HTML).headers["Location"] == f"{prefix}/account/password"

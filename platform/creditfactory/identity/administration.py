@@ -394,7 +394,7 @@ def list_changes(shared: Session, tenant_db: Session, *, status: str | None = No
         query = query.where(visible)
     requests = list(tenant_db.scalars(query))
     people = {r.maker_id for r in requests} | {r.checker_id for r in requests if r.checker_id is not None}
-    names = dict(shared.execute(select(User.id, User.username).where(User.id.in_(people))).tuples().all())
+    names = dict(shared.execute(select(User.id, User.username).where(User.id.in_(people))).all())
     views = []
     for r in requests:
         kind = kinds.get(r.kind)

@@ -31,7 +31,8 @@ from .permissions import Context, Permission
 from .principal import CurrentPrincipal
 from .roles import STANDARD_ROLES
 
-blueprint = Blueprint("identity", __name__, template_folder="templates")
+blueprint = Blueprint("identity", __name__, template_folder="templates", static_folder="static",
+                      static_url_path="/static/identity")
 
 register_nav(NavLink("identity.users", N_("Users and roles"), Permission.USER_MANAGE, order=800))
 register_nav(NavLink("identity.custom_roles", N_("Custom roles"), Permission.ROLE_MANAGE, order=810))
@@ -116,7 +117,8 @@ def _users(**extra: Any) -> str:
     zh = current_language() == "zh"
     choices = [(code, name_zh if zh else name_en) for code, name_zh, name_en in grantable]
     me = CurrentPrincipal.get().username
-    return render_template("identity/users.html", rows=rows, choices=choices, me=me, **extra)
+    page = {"error": None, "created": None, "reset": None, "form": {}, **extra}
+    return render_template("identity/users.html", rows=rows, choices=choices, me=me, **page)
 
 
 def _user_action(action: Callable[[Session, Session], Any]) -> tuple[str | None, Any]:
