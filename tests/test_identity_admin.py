@@ -290,8 +290,8 @@ def test_every_permission_page_serves_a_holder(app, staff, tenant_a):
 
 def test_create_propose_approve_and_first_login_through_the_pages(app, staff, bank, forget_users):
     prefix = f"/t/{bank.slug}"
-    maker = logged_in(app, prefix, *staff("bankdmin", bank))
-    checker = logged_in(app, prefix, *staff("bankdmin", bank))
+    maker = logged_in(app, prefix, *staff("tenant_admin", bank))
+    checker = logged_in(app, prefix, *staff("tenant_admin", bank))
     newcomer = f"n{uuid.uuid4().hex[:10]}"
     forget_users.append(newcomer)
     users = f"{prefix}/admin/users"
@@ -332,7 +332,7 @@ def test_create_propose_approve_and_first_login_through_the_pages(app, staff, ba
 
 def test_revoke_lock_reset_and_reject_through_the_pages(app, staff, make_user, bank):
     prefix = f"/t/{bank.slug}"
-    admin = logged_in(app, prefix, *staff("bankdmin", bank))
+    admin = logged_in(app, prefix, *staff("tenant_admin", bank))
     checker = logged_in(app, prefix, *staff("risk_manager", bank))
     officer = make_user("loan_officer", bank)
     users = f"{prefix}/admin/users"
@@ -360,7 +360,7 @@ def test_revoke_lock_reset_and_reject_through_the_pages(app, staff, make_user, b
 
 def test_custom_role_proposal_page(app, staff, bank):
     prefix = f"/t/{bank.slug}"
-    admin = logged_in(app, prefix, *staff("bankdmin", bank))
+    admin = logged_in(app, prefix, *staff("tenant_admin", bank))
     page = f"{prefix}/admin/roles"
     code = f"r{uuid.uuid4().hex[:8]}"
     client_data = {"code": code, "name_zh": "柜员", "name_en": "Teller"}
@@ -403,7 +403,7 @@ def user_token(app, tenant, username: str, scope: str) -> str:
 
 
 def test_api_approve_and_reject(app, make_user, bank, tenant_a):
-    admin, risk = make_user("bankdmin", bank), make_user("risk_manager", bank)
+    admin, risk = make_user("tenant_admin", bank), make_user("risk_manager", bank)
     officer = make_user("loan_officer", bank)
     with acting(admin, bank), tenant_session(bank) as db, db.begin():
         with administration.shared_for(db) as shared:
