@@ -10,6 +10,7 @@ from flask import Flask
 from . import identity, settings as settings_module
 from .identity import sessions
 from .decisions import routes as decisions_routes
+from .identity import portal as identity_portal, routes as identity_routes, sessions
 from .identity.oauth import routes as oauth_routes, server as oauth_server
 from .portal import account, i18n, views as portal_views
 from .jobs import setup_broker
@@ -57,6 +58,7 @@ def create_app(settings: settings_module.Settings | None = None, *, testing: boo
     customer_portal.init_app(app)
     product_pages.init_app(app)
     oauth_server.init_app(app)
+    identity_portal.init_app(app)
     limits.init_app(app, settings)  # must follow the login and OAuth2 views it limits by endpoint name
     api = Api(app)
     api.register_blueprint(tenancy_routes.blp)
@@ -67,6 +69,7 @@ def create_app(settings: settings_module.Settings | None = None, *, testing: boo
     api.register_blueprint(product_routes.blp)
     api.register_blueprint(product_routes.templates_blp)
     api.register_blueprint(decisions_routes.blp)
+    api.register_blueprint(identity_routes.blp)
     # Plugins load last, once every core blueprint and hook point exists.
     plugin_web.init_app(app)
     return app

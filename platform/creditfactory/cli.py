@@ -517,8 +517,14 @@ def users_grant(username: str, role: str, tenant_slug: str | None) -> None:
     """Give USERNAME a role; the role decides the context (village bank, head office, regulator)."""
     from .identity import services
 
+    from .audit import record
+
+    # Direct, not maker-checker: the operator bootstraps the first administrators, before anyone exists to approve
+    # (docs/identity.md). Recorded in the shared audit log with the operator as actor.
     with _operator_unit_of_work("users grant") as session:
         services.grant(session, username, role, tenant_slug)
+        record(session, "membership.grant", object_type="user", object_id=username,
+               after={"role": role, "tenant": tenant_slug})
     click.echo(f"granted {role} to {username}" + (f" in {tenant_slug}" if tenant_slug else ""))
 
 
@@ -531,8 +537,12 @@ def users_revoke(username: str, role: str, tenant_slug: str | None) -> None:
     """Take a role from USERNAME."""
     from .identity import services
 
+    from .audit import record
+
     with _operator_unit_of_work("users revoke") as session:
         services.revoke(session, username, role, tenant_slug)
+        record(session, "membership.revoke", object_type="user", object_id=username,
+               before={"role": role, "tenant": tenant_slug})
     click.echo(f"revoked {role} from {username}" + (f" in {tenant_slug}" if tenant_slug else ""))
 
 

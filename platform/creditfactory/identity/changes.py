@@ -44,6 +44,9 @@ class ChangeKind:
     prepare: Callable[[Session, str, Payload], None] | None = None
     #: ``(session, target)``: at rejection, undoes what ``prepare`` did.
     discard: Callable[[Session, str], None] | None = None
+    #: ``(session, target) -> payload or None``: the target's state now, in the payload's shape, so the approvals
+    #: page can show before and after side by side; None when the target does not exist yet.
+    current: Callable[[Session, str], Payload | None] | None = None
 
 
 _KINDS: dict[str, ChangeKind] = {}
@@ -147,4 +150,4 @@ def _check_session(session: Session) -> None:
 
 
 # The built-in kinds register themselves; imported last because they use the registry above.
-from . import custom_roles  # noqa: E402,F401
+from . import administration, custom_roles  # noqa: E402,F401

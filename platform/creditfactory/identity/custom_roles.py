@@ -74,4 +74,12 @@ def _release(session: Session, code: str) -> None:
         session.delete(role)
 
 
-register_change_kind(ChangeKind(UPSERT, Permission.ROLE_MANAGE, validate_custom_role, _apply, _reserve, _release))
+def _current(session: Session, code: str) -> dict[str, Any] | None:
+    role = session.get(CustomRole, code)
+    if role is None or role.status != CustomRoleStatus.ACTIVE.value:
+        return None
+    return {"name_zh": role.name_zh, "name_en": role.name_en, "permissions": sorted(role.permissions)}
+
+
+register_change_kind(ChangeKind(UPSERT, Permission.ROLE_MANAGE, validate_custom_role, _apply, _reserve, _release,
+                                _current))

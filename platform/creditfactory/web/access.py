@@ -23,6 +23,8 @@ class PageAccess:
 
     #: Why anyone, logged in or not, may open the page; None for pages that need a login.
     public_reason: str | None = None
+    #: The permission (``identity.permissions.Permission``) a logged-in user must also hold; None: any staff.
+    permission: Any = None
 
     @property
     def public(self) -> bool:
