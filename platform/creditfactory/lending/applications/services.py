@@ -538,7 +538,7 @@ def close_session(session: Session, session_id: int, minutes: str) -> CommitteeS
     committee.closed_at = session.scalar(select(func.now()))
     session.flush()
     record(session, "committee.session.close", object_type="committee_session", object_id=committee.id,
-           after={"minutes": minutes.strip(), "decisions": {c.application_id: c.decision for c in cases}})
+           after={"minutes": minutes.strip(), "decisions": {str(c.application_id): c.decision for c in cases}})
     return committee
 
 
