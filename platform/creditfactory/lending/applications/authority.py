@@ -81,6 +81,10 @@ def _apply(session: Session, target: str, payload: dict[str, Any]) -> None:
 def propose_authority(session: Session, role: str, product_code: str, max_amount: Decimal | str | None,
                       max_term_months: int | None, *, remove: bool = False) -> ChangeRequest:
     """Propose a row of the matrix (or its removal); it takes effect when a second person approves."""
+    from ...identity.principal import CurrentPrincipal
+
+    if CurrentPrincipal.get().user_id is None:
+        raise ChangeRequestError("a maker-checker change is proposed by a person: use an app acting for a user")
     payload: dict[str, Any] = {"remove": True} if remove else {"max_amount": str(max_amount),
                                                                "max_term_months": max_term_months}
     return propose(session, SET, f"{role}:{product_code}", payload)

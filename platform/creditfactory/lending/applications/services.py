@@ -145,8 +145,17 @@ def _request_hash(data: dict[str, Any]) -> str:
 
 
 def caller_identity() -> str:
+    """Whose idempotency keys these are: the person (through any app), else the machine client."""
     principal = CurrentPrincipal.get()
-    return f"client:{principal.client_id}" if principal.client_id else f"user:{principal.user_id}"
+    return f"user:{principal.user_id}" if principal.user_id is not None else f"client:{principal.client_id}"
+
+
+def roles_in_bank(user_id: int) -> frozenset[str]:
+    """The role codes ``user_id`` holds in the acting bank (a token's principal carries permissions, not roles)."""
+    with shared_session() as shared:
+        return frozenset(shared.scalars(
+            select(Membership.role).join(Tenant, Tenant.id == Membership.tenant_id)
+            .where(Membership.user_id == user_id, Tenant.slug == CurrentTenant.get().slug)))
 
 
 def create_application(session: Session, data: dict[str, Any], *, idempotency_key: str | None = None
@@ -366,7 +375,7 @@ def decide(session: Session, application_id: int, decision: str, reasons: str,
     check_not_investigator(session, application)
     principal = CurrentPrincipal.get()
     if decision != "return" and application.state == State.IN_REVIEW.value \
-            and not within_authority(session, application, principal.roles):
+            and not within_authority(session, application, principal.roles or roles_in_bank(principal.user_id)):
         raise Conflict(f"application {application.reference} ({application.amount} yuan, {application.term_months} "
                        "months) is above your approval authority; refer it to a credit-committee session")
     event = {"approve": Event.APPROVE, "reject": Event.REJECT, "return": Event.RETURN}[decision]
