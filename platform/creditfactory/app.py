@@ -12,7 +12,7 @@ from .identity import sessions
 from .identity.oauth import routes as oauth_routes, server as oauth_server
 from .portal import account, i18n, views as portal_views
 from .jobs import setup_broker
-from .lending.applications import routes as application_routes
+from .lending.applications import portal as application_pages, routes as application_routes
 from .tenancy import routes as tenancy_routes, routing
 from .web import assets, csrf, errors, health, limits, logs, proxy, request_id, security
 from .web.smorest import Api
@@ -50,6 +50,7 @@ def create_app(settings: settings_module.Settings | None = None, *, testing: boo
     portal_views.init_app(app)
     # Must follow sessions.init_app: the forced password change is judged on the user the session loaded.
     account.init_app(app)
+    application_pages.init_app(app)
     oauth_server.init_app(app)
     limits.init_app(app, settings)  # must follow the login and OAuth2 views it limits by endpoint name
     api = Api(app)
