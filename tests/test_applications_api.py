@@ -13,6 +13,7 @@ from sqlalchemy import delete
 from applications_support import acting, customer_and_product, principal
 from creditfactory.db import SystemContext, shared_session, tenant_session
 from creditfactory.identity import changes
+from creditfactory.identity.models import ChangeRequest
 from creditfactory.identity.oauth import services as oauth_services
 from creditfactory.lending.applications import authority, services
 from creditfactory.lending.applications.models import (ApplicationDecision, ApplicationIdempotencyKey,
@@ -70,6 +71,7 @@ def world(tenant_a):
         db.execute(delete(CommitteeSession).where(CommitteeSession.id.in_(sessions)))
         db.execute(delete(LoanApplication).where(LoanApplication.id.in_(ids)))
         db.execute(delete(ApprovalAuthority).where(ApprovalAuthority.product_code == code))
+        db.execute(delete(ChangeRequest).where(ChangeRequest.kind == authority.SET, ChangeRequest.target.endswith(f":{code}")))
         db.execute(delete(Customer).where(Customer.id == customer_id))
         db.execute(delete(Product).where(Product.id == product_id))
 
