@@ -50,6 +50,8 @@ HTTP_METHODS = ("get", "put", "post", "patch", "delete")
 #: (or "data" for a form / multipart body). A sample may be a function of the allowed caller's tenant, called for
 #: each call, that makes the rows the operation acts on (a fresh customer to read, a consent to withdraw...).
 #: An operation with a path parameter and no sample here fails the matrix with a message saying so.
+#: "allowed": the status the allowed caller gets with the sample when it is not 200 (the sample names no row, so the
+#: service answers it: proof the token passed).
 SAMPLES: dict[tuple[str, str], dict[str, Any] | Callable[[Any], dict[str, Any]]] = {
     ("get", "/api/v1/probe/loans/{loan_id}"): {"path": {"loan_id": 7}, "query": {"currency": "CNY"}},
     # Built-in plugins are always enabled: enabling one again is the harmless write every caller can be tried on.
@@ -72,8 +74,26 @@ SAMPLES: dict[tuple[str, str], dict[str, Any] | Callable[[Any], dict[str, Any]]]
                  "terms": {"amount": {"min": "1000", "max": "2000"}, "term_months": {"min": 1, "max": 12},
                            "annual_rate": {"min": "0.05", "max": "0.10"}, "repayment_methods": ["bullet"],
                            "eligible_sectors": ["retail"]}}},
-    ("post", "/api/v1/changes/{change_id}/approve"): {"path": {"change_id": 2147483647}},
-    ("post", "/api/v1/changes/{change_id}/reject"): {"path": {"change_id": 2147483647}, "json": {"reason": "no"}},
+    ("post", "/api/v1/changes/{change_id}/approve"): {"path": {"change_id": 2147483647}, "allowed": 404},
+    ("post", "/api/v1/changes/{change_id}/reject"): {"path": {"change_id": 2147483647}, "json": {"reason": "no"},
+                                                     "allowed": 404},
+    **{(method, f"/api/v1/applications/{{application_id}}{tail}"): {"path": {"application_id": 999999999},
+                                                                  "json": body, "allowed": 404}
+       for method, tail, body in (("get", "", None), ("post", "/prescreen", {"passed": True}), ("post", "/visit", {}),
+                                  ("post", "/submit", {}), ("post", "/cancel", {"reason": "r"}),
+                                  ("post", "/return", {"reason": "r"}),
+                                  ("post", "/decision", {"decision": "approve", "reasons": "r"}))},
+    ("post", "/api/v1/applications"): {"json": {"customer_id": 999999999, "product_id": 999999999, "amount": "1000",
+                                                "term_months": 12, "channel": "branch"}, "allowed": 422},
+    **{(method, f"/api/v1/committee-sessions/{{session_id}}{tail}"): {"path": {"session_id": 999999999},
+                                                                    "json": body, "allowed": 404}
+       for method, tail, body in (("get", "", None), ("post", "/cases", {"application_id": 1}),
+                                  ("post", "/votes", {"application_id": 1, "vote": "approve"}),
+                                  ("post", "/close", {"minutes": "m"}))},
+    ("post", "/api/v1/committee-sessions"): {"json": {"meeting_date": "2026-12-01", "member_ids": [999999999]},
+                                             "allowed": 422},
+    ("post", "/api/v1/approval-authority"): {"json": {"role": "approver", "max_amount": "1000", "max_term_months": 12},
+                                             "allowed": 422},
 }
 #: Operations a machine client is refused although its scope names them: a maker-checker change records the
 #: person who proposed it, so the allowed (machine) caller gets 403; tests/test_products_api.py shows a person
@@ -82,20 +102,18 @@ PEOPLE_ONLY: set[tuple[str, str]] = {
     ("post", "/api/v1/products/{code}/adoption"), ("post", "/api/v1/products/{code}/changes"),
     ("post", "/api/v1/products/{code}/regional"),
 }
-#: Operations whose allowed caller needs a people-only scope, which no machine client (the token maker here) can
-#: hold: their positive control is a user's token got through the real authorization-code flow, in the test named.
-ALLOWED_CALLER_ELSEWHERE: dict[tuple[str, str], str] = {
-    ("post", "/api/v1/changes/{change_id}/approve"): "tests/test_identity_admin.py::test_api_approve_and_reject",
-    ("post", "/api/v1/changes/{change_id}/reject"): "tests/test_identity_admin.py::test_api_approve_and_reject",
-}
 #: URL arguments of portal pages that take some, by endpoint (or a function of the tenant making them).
 PAGE_SAMPLES: dict[str, dict[str, Any] | Callable[[Any], dict[str, Any]]] = {
     "portal.set_language": {"code": "en"},
     "product_pages.product_detail": {"code": "biz_operating"},
     "product_pages.propose_override": {"code": "biz_operating"},
+    "application_pages.case": {"application_id": 999999999},
+    "application_pages.committee_session": {"session_id": 999999999},
     **customer_samples.PAGE_SAMPLES,
 }
 
+#: What a logged-in user of the page's bank gets when it is not 200: the sample names no row (the page was reached).
+PAGE_STATUS: dict[str, int] = {"application_pages.case": 404, "application_pages.committee_session": 404}
 
 # --- the walks ---------------------------------------------------------------------------------------------------
 
@@ -272,9 +290,9 @@ def call(http, tokens: Tokens, operation: Operation, caller: str, tenant_a, tena
     if caller == "anonymous":
         expected = 401
     elif caller == "allowed":
-        if (operation.method, operation.path) in ALLOWED_CALLER_ELSEWHERE:
-            return None, 0
-        headers, expected = tokens(context, own, any_scope), 200
+        headers = tokens(context, own, any_scope)
+        sample = SAMPLES.get((operation.method, operation.path), {})
+        expected = sample.get("allowed", 200) if isinstance(sample, dict) else 200
         if (operation.method, operation.path) in PEOPLE_ONLY:
             expected = 403
     elif caller == "without_scope":
@@ -588,7 +606,8 @@ def test_page_matrix(app, staff, page_queries, caller, tenant_a, tenant_b):
             # A page that needs a permission the loan officer lacks refuses them; its positive control (a holder of
             # the permission is served) is tests/test_identity_admin.py::test_every_permission_page_serves_a_holder.
             refused = access.permission is not None and access.permission not in OFFICER_PERMISSIONS
-            ok = served(response, prefix) if access.public else response.status_code == (403 if refused else 200)
+            expected = 403 if refused else PAGE_STATUS.get(endpoint, 200)
+            ok = served(response, prefix) if access.public else response.status_code == expected
         else:
             response = staff[tenant_b.slug].get(url, headers=HTML)
             # A session never acts at another bank's address; the orchestrator's probes carry no data.

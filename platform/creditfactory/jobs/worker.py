@@ -12,6 +12,7 @@ from .heartbeat import Heartbeat, heartbeat_path
 ACTOR_MODULES = (
     "creditfactory.tenancy.jobs",
     "creditfactory.plugins.jobs",
+    "creditfactory.lending.applications.jobs",
 )
 
 #: The installed broker (``dramatiq creditfactory.jobs.worker`` finds it as dramatiq's global broker).

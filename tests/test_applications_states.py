@@ -1,0 +1,131 @@
+"""The application state machine (DOMAIN §2.2): every state × event allowed or refused, in memory and in PostgreSQL."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from sqlalchemy import select, update
+
+from applications_support import acting, customer_and_product, principal
+from creditfactory.errors import Conflict
+from creditfactory.identity.errors import AccessDenied
+from creditfactory.identity.permissions import Context, Permission
+from creditfactory.identity.principal import Principal
+from creditfactory.lending.applications import services, states
+from creditfactory.lending.applications.models import ApplicationStateHistory, LoanApplication
+from creditfactory.lending.applications.states import Event as E, State as S
+
+PRE_CONTRACT = {S.LEAD, S.APPLIED, S.PRE_SCREENED, S.INVESTIGATING, S.ANALYSED, S.IN_REVIEW, S.IN_COMMITTEE,
+                S.APPROVED, S.APPROVED_WITH_CONDITIONS}
+
+#: DOMAIN §2.2 written out again by hand, independently of states.TRANSITIONS.
+EXPECTED = {
+    (S.LEAD, E.APPLY): S.APPLIED,
+    (S.APPLIED, E.PRESCREEN_FAIL): S.REJECTED,
+    (S.APPLIED, E.PRESCREEN_PASS): S.PRE_SCREENED,
+    (S.PRE_SCREENED, E.SCHEDULE_VISIT): S.INVESTIGATING,
+    (S.INVESTIGATING, E.ANALYSE): S.ANALYSED,
+    (S.ANALYSED, E.SUBMIT): S.IN_REVIEW,
+    (S.IN_REVIEW, E.RETURN): S.INVESTIGATING,
+    (S.IN_REVIEW, E.APPROVE): S.APPROVED,
+    (S.IN_REVIEW, E.REJECT): S.REJECTED,
+    (S.IN_REVIEW, E.REFER): S.IN_COMMITTEE,
+    (S.IN_COMMITTEE, E.COMMITTEE_APPROVE): S.APPROVED,
+    (S.IN_COMMITTEE, E.COMMITTEE_APPROVE_WITH_CONDITIONS): S.APPROVED_WITH_CONDITIONS,
+    (S.IN_COMMITTEE, E.COMMITTEE_REJECT): S.REJECTED,
+    (S.IN_COMMITTEE, E.COMMITTEE_RETURN): S.INVESTIGATING,
+    (S.APPROVED, E.CONTRACT): S.CONTRACTED,
+    (S.APPROVED_WITH_CONDITIONS, E.CONTRACT): S.CONTRACTED,
+    (S.CONTRACTED, E.DISBURSE): S.DISBURSED,
+}
+EXPECTED.update({(s, E.CANCEL): S.CANCELLED for s in PRE_CONTRACT})
+EXPECTED.update({(s, E.EXPIRE): S.EXPIRED for s in PRE_CONTRACT})
+
+ALL = list(itertools.product(S, E))
+
+
+def test_the_table_is_domain_2_2():
+    assert states.TRANSITIONS == EXPECTED
+    assert set(states.EVENT_RULES) == set(E)
+
+
+@pytest.mark.parametrize(("state", "event"), ALL, ids=[f"{s.value}-{e.value}" for s, e in ALL])
+def test_next_state_allows_or_refuses_naming_state_and_event(state, event):
+    if (state, event) in EXPECTED:
+        assert states.next_state(state, event) is EXPECTED[(state, event)]
+    else:
+        with pytest.raises(Conflict) as refused:
+            states.next_state(state, event)
+        assert state.value in str(refused.value) and event.value in str(refused.value)
+
+
+def test_final_states_allow_nothing():
+    for state in (S.REJECTED, S.CANCELLED, S.EXPIRED, S.DISBURSED):
+        assert not [e for e in E if (state, e) in EXPECTED]
+
+
+@pytest.fixture
+def everything(tenant_a, make_user):
+    """A person of tenant A holding every village-bank permission (the permission checks are tested apart)."""
+    username = make_user("loan_officer", tenant_a)
+    base = principal(username, tenant_a, "loan_officer")
+    return Principal(base.user_id, username, Context.TENANT, tenant_a.slug,
+                     Permission.of_context(Context.TENANT), frozenset({"loan_officer"}))
+
+
+def test_every_state_and_event_in_postgresql(tenant_a, tenant_db, everything):
+    db = tenant_db(tenant_a)
+    customer_id, product_id = customer_and_product(db)
+    with acting(everything, tenant_a):
+        application, _ = services.create_application(db, {"customer_id": customer_id, "product_id": product_id,
+                                                          "amount": "10000", "term_months": 12, "channel": "branch"})
+        for state, event in ALL:
+            db.execute(update(LoanApplication).where(LoanApplication.id == application.id).values(state=state.value))
+            db.refresh(application)
+            before = db.scalar(select(ApplicationStateHistory.id).order_by(ApplicationStateHistory.id.desc()).limit(1))
+            if (state, event) in EXPECTED:
+                entry = states.transition(db, application, event, reason="test")
+                assert application.state == EXPECTED[(state, event)].value
+                assert (entry.from_state, entry.to_state, entry.event, entry.actor_id) == (
+                    state.value, application.state, event.value, everything.user_id)
+            else:
+                with pytest.raises(Conflict, match=f"{event.value}.*{state.value}"):
+                    states.transition(db, application, event, reason="test")
+                db.refresh(application)
+                assert application.state == state.value
+                latest = db.scalar(select(ApplicationStateHistory.id).order_by(ApplicationStateHistory.id.desc()).limit(1))
+                assert latest == before
+
+
+def test_an_event_needs_its_permission(tenant_a, tenant_db, make_user):
+    db = tenant_db(tenant_a)
+    customer_id, product_id = customer_and_product(db)
+    officer = principal(make_user("loan_officer", tenant_a), tenant_a, "loan_officer")
+    auditor = principal(make_user("approver", tenant_a), tenant_a, "approver")
+    with acting(officer, tenant_a):
+        application, _ = services.create_application(db, {"customer_id": customer_id, "product_id": product_id,
+                                                          "amount": "10000", "term_months": 12, "channel": "phone"})
+    with acting(auditor, tenant_a), pytest.raises(AccessDenied, match="application.create"):
+        states.transition(db, application, E.PRESCREEN_PASS)
+    db.refresh(application)
+    assert application.state == "APPLIED"
+
+
+def test_history_times_each_state_and_closes_the_previous(tenant_a, tenant_db, everything):
+    db = tenant_db(tenant_a)
+    customer_id, product_id = customer_and_product(db)
+    with acting(everything, tenant_a):
+        application, _ = services.create_application(db, {"customer_id": customer_id, "product_id": product_id,
+                                                          "amount": "5000", "term_months": 6, "channel": "wechat_mini",
+                                                          "lead": True})
+        for event in (E.APPLY, E.PRESCREEN_PASS, E.SCHEDULE_VISIT):
+            states.transition(db, application, event, reason=f"why {event.value}")
+        rows = services.history(db, application)
+        assert [(r.from_state, r.to_state) for r in rows] == [
+            (None, "LEAD"), ("LEAD", "APPLIED"), ("APPLIED", "PRE_SCREENED"), ("PRE_SCREENED", "INVESTIGATING")]
+        assert all(r.left_at is not None for r in rows[:-1]) and rows[-1].left_at is None
+        assert rows[2].reason == "why prescreen_pass"
+        assert application.investigator_id == everything.user_id
+        assert set(services.turnaround(db, application)["seconds_in_state"]) == {"LEAD", "APPLIED", "PRE_SCREENED",
+                                                                               "INVESTIGATING"}
