@@ -14,6 +14,7 @@ import click
 
 from . import settings as settings_module
 from .bench.cli import bench
+from .lending.calc.cli import calc
 from .settings import SettingsError
 
 if TYPE_CHECKING:
@@ -579,6 +580,7 @@ def up(demo: bool, host: str, port: int, web_workers: int) -> None:
 
 
 cli.add_command(bench)
+cli.add_command(calc)
 
 
 def main() -> None:
