@@ -19,7 +19,7 @@ import marshmallow as ma
 import pytest
 from flask import Blueprint as FlaskBlueprint
 from flask.views import MethodView
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 
 from creditfactory.app import create_app
 from creditfactory.audit import Actor, ActorKind, CurrentActor
@@ -41,7 +41,26 @@ HTTP_METHODS = ("get", "put", "post", "patch", "delete")
 #: An operation with a path parameter and no sample here fails the matrix with a message saying so.
 SAMPLES: dict[tuple[str, str], dict[str, Any]] = {
     ("get", "/api/v1/probe/loans/{loan_id}"): {"path": {"loan_id": 7}, "query": {"currency": "CNY"}},
+    ("post", "/api/v1/calculator/schedule"): {"json": {"method": "equal_installment", "principal": "100000",
+                                                       "annual_rate": "0.0612", "months": 12, "start": "2026-01-15"}},
 }
+#: A loan application (and a visit to it) in tenant A that operations on one can be called with; made by the
+#: module fixture ``lending_case`` with ids far above any other test's.
+SAMPLE_CASE_ID = 990001
+SAMPLES.update({
+    ("post", "/api/v1/investigations/{application_id}/analysis"): {
+        "path": {"application_id": SAMPLE_CASE_ID}, "json": {"worksheet": {}}},
+    ("get", "/api/v1/investigations/{application_id}/worksheet"): {"path": {"application_id": SAMPLE_CASE_ID}},
+    ("put", "/api/v1/investigations/{application_id}/worksheet"): {
+        "path": {"application_id": SAMPLE_CASE_ID}, "json": {"worksheet": {}}},
+    ("get", "/api/v1/investigations/{application_id}/visits"): {"path": {"application_id": SAMPLE_CASE_ID}},
+    ("post", "/api/v1/investigations/{application_id}/visits"): {
+        "path": {"application_id": SAMPLE_CASE_ID}, "json": {"visited_at": "2026-01-10T09:30:00+08:00"}},
+    ("get", "/api/v1/investigations/visits/{visit_id}/photos"): {"path": {"visit_id": SAMPLE_CASE_ID}},
+    ("post", "/api/v1/investigations/visits/{visit_id}/photos"): {
+        "path": {"visit_id": SAMPLE_CASE_ID},
+        "json": {"sha256": "0" * 64, "content_type": "image/jpeg", "size_bytes": 1, "subject": "premises"}},
+})
 #: URL arguments of portal pages that take some, by endpoint.
 PAGE_SAMPLES: dict[str, dict[str, Any]] = {"portal.set_language": {"code": "en"}}
 
@@ -271,6 +290,48 @@ def probe_app(cf_settings):
 @pytest.fixture(scope="module")
 def tokens(app):
     return Tokens(app)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def lending_case(tenant_a):
+    """The application (INVESTIGATING, so a worksheet can be saved) and visit SAMPLES name, in tenant A."""
+    import datetime as dt
+    from decimal import Decimal
+
+    from creditfactory.db import tenant_session
+    from creditfactory.lending.applications.models import LoanApplication
+    from creditfactory.lending.customers.models import Customer
+    from creditfactory.lending.investigation.models import (
+        InvestigationAnalysis, InvestigationPhoto, InvestigationVisit, InvestigationWorksheet,
+    )
+    from creditfactory.lending.products.models import Product
+
+    key = SAMPLE_CASE_ID
+    with tenant_session(tenant_a) as session, session.begin():
+        session.add(Product(id=key, code="AUTHZ", version=1, name_zh="授权测试", name_en="Authorization test"))
+        session.add(Customer(id=key, kind="individual", name="授权测试"))
+        session.flush()
+        session.add(LoanApplication(id=key, reference="AUTHZ-CASE", customer_id=key, product_id=key,
+                                    amount=Decimal("10000"), term_months=12, channel="branch", state="INVESTIGATING"))
+        session.flush()
+        session.add(InvestigationVisit(id=key, application_id=key, officer="authz", recorded_by="authz", notes="",
+                                       visited_at=dt.datetime(2026, 1, 10, tzinfo=dt.timezone.utc)))
+        session.add(InvestigationWorksheet(id=key, application_id=key, version=1, data={}, complete=False,
+                                           investigator="authz"))
+        session.flush()
+        session.add(InvestigationAnalysis(worksheet_id=key, parameters={}, result={}, max_loan=Decimal(0),
+                                          escalate=False))
+    yield
+    with tenant_session(tenant_a) as session, session.begin():
+        worksheets = select(InvestigationWorksheet.id).where(InvestigationWorksheet.application_id == key)
+        session.execute(delete(InvestigationAnalysis).where(InvestigationAnalysis.worksheet_id.in_(worksheets)))
+        session.execute(delete(InvestigationWorksheet).where(InvestigationWorksheet.application_id == key))
+        visits = select(InvestigationVisit.id).where(InvestigationVisit.application_id == key)
+        session.execute(delete(InvestigationPhoto).where(InvestigationPhoto.visit_id.in_(visits)))
+        session.execute(delete(InvestigationVisit).where(InvestigationVisit.application_id == key))
+        session.execute(delete(LoanApplication).where(LoanApplication.id == key))
+        session.execute(delete(Customer).where(Customer.id == key))
+        session.execute(delete(Product).where(Product.id == key))
 
 
 @pytest.fixture(autouse=True)

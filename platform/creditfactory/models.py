@@ -9,6 +9,7 @@ def import_all_models() -> None:
     from .identity.oauth import models as oauth_models  # noqa: F401
     from .lending.applications import models as application_models  # noqa: F401
     from .lending.customers import models as customer_models  # noqa: F401
+    from .lending.investigation import models as investigation_models  # noqa: F401
     from .lending.products import models as product_models  # noqa: F401
     from .privacy import models as privacy_models  # noqa: F401
     from .tenancy import models  # noqa: F401

@@ -473,17 +473,17 @@ def cross_checks(worksheet: Worksheet, params: AnalysisParameters) -> tuple[Cros
     if e.sample_daily_sales is not None and e.operating_days:
         factor = seasonality_factors(worksheet)[e.sample_month - 1] if e.sample_month else Decimal(1)
         derived = round_fen(e.sample_daily_sales * e.operating_days / (factor or Decimal(1)))
-        checks.append(cross_check(CheckType.SALES_VS_SAMPLE, typical.sales, derived, params,
+        checks.append(cross_check(CheckType.SALES_VS_SAMPLE, round_fen(typical.sales), derived, params,
                                   f"{e.sample_daily_sales} a day × {e.operating_days} days ÷ season factor {factor}"))
     margin = typical.weighted_gross_margin
     if e.purchases_month is not None and margin is not None and margin < 1:
         derived = round_fen((e.purchases_month - e.stock_change_month) / (1 - margin))
-        checks.append(cross_check(CheckType.SALES_VS_PURCHASES, typical.sales, derived, params,
+        checks.append(cross_check(CheckType.SALES_VS_PURCHASES, round_fen(typical.sales), derived, params,
                                   f"({e.purchases_month} purchases − {e.stock_change_month} stock change) "
                                   f"÷ (1 − margin {margin.quantize(RATIO)})"))
     if e.bank_inflows_month is not None and e.bank_share_of_sales > 0:
         derived = round_fen(e.bank_inflows_month / e.bank_share_of_sales)
-        checks.append(cross_check(CheckType.SALES_VS_BANK_FLOWS, typical.sales, derived, params,
+        checks.append(cross_check(CheckType.SALES_VS_BANK_FLOWS, round_fen(typical.sales), derived, params,
                                   f"{e.bank_inflows_month} bank inflows ÷ {e.bank_share_of_sales} share through bank"))
     if e.price_samples and margin is not None:
         weights = {l.name: l.sales for l in typical.lines}
@@ -505,16 +505,17 @@ def cross_checks(worksheet: Worksheet, params: AnalysisParameters) -> tuple[Cros
                                   f"months of stock against the sector norm"))
     if e.initial_equity is not None and e.retained_profits is not None:
         expected = e.initial_equity + e.retained_profits - (e.withdrawals or ZERO)
-        checks.append(cross_check(CheckType.EQUITY_CHECK, business.equity, expected, params,
+        checks.append(cross_check(CheckType.EQUITY_CHECK, round_fen(business.equity), round_fen(expected), params,
                                   f"expected {e.initial_equity} initial + {e.retained_profits} retained − "
                                   f"{e.withdrawals or ZERO} withdrawn; a shortfall hints at hidden debt or losses"))
     if e.household_size and e.living_cost_per_person is not None:
         derived = round_fen(e.household_size * e.living_cost_per_person)
-        checks.append(cross_check(CheckType.HOUSEHOLD_EXPENSES, typical.total_household_expenses, derived, params,
+        checks.append(cross_check(CheckType.HOUSEHOLD_EXPENSES, round_fen(typical.total_household_expenses), derived,
+                                  params,
                                   f"{e.household_size} people × {e.living_cost_per_person} local living cost"))
     if e.bureau_debts is not None:
         stated = business.bank_loans + worksheet.household.mortgage + worksheet.household.consumer_loans
-        checks.append(cross_check(CheckType.DEBT_VS_BUREAU, stated, e.bureau_debts, params,
+        checks.append(cross_check(CheckType.DEBT_VS_BUREAU, round_fen(stated), round_fen(e.bureau_debts), params,
                                   "stated bank, mortgage and consumer debt against the credit report"))
     return tuple(checks)
 
