@@ -62,7 +62,8 @@ SAMPLES.update({
         "json": {"sha256": "0" * 64, "content_type": "image/jpeg", "size_bytes": 1, "subject": "premises"}},
 })
 #: URL arguments of portal pages that take some, by endpoint.
-PAGE_SAMPLES: dict[str, dict[str, Any]] = {"portal.set_language": {"code": "en"}}
+PAGE_SAMPLES: dict[str, dict[str, Any]] = {"portal.set_language": {"code": "en"},
+                                          "investigation.worksheet": {"application_id": 990001}}
 
 
 # --- the walks ---------------------------------------------------------------------------------------------------

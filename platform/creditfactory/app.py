@@ -12,8 +12,8 @@ from .identity import sessions
 from .identity.oauth import routes as oauth_routes, server as oauth_server
 from .portal import account, i18n, views as portal_views
 from .jobs import setup_broker
-from .lending.calc import routes as calc_routes
-from .lending.investigation import routes as investigation_routes
+from .lending.calc import portal as calc_portal, routes as calc_routes
+from .lending.investigation import portal as investigation_portal, routes as investigation_routes
 from .tenancy import routes as tenancy_routes, routing
 from .web import assets, csrf, errors, health, limits, logs, proxy, request_id, security
 from .web.smorest import Api
@@ -51,6 +51,8 @@ def create_app(settings: settings_module.Settings | None = None, *, testing: boo
     portal_views.init_app(app)
     # Must follow sessions.init_app: the forced password change is judged on the user the session loaded.
     account.init_app(app)
+    calc_portal.init_app(app)
+    investigation_portal.init_app(app)
     oauth_server.init_app(app)
     limits.init_app(app, settings)  # must follow the login and OAuth2 views it limits by endpoint name
     api = Api(app)
