@@ -62,6 +62,8 @@ def test_worksheet_without_javascript(officer_client, tenant_a):
     page = officer_client.post(url, data=form, headers=HTML).get_data(as_text=True)
     assert re.search(r'data-check="EQUITY_CHECK" data-passed="true"', page)
     assert 'value="20000"' in page  # the form keeps what was typed
+    # The worksheet's own expense category "food" has no form field: it rides along hidden and is kept.
+    assert 'type="hidden" name="pnl.typical.household_expenses.food" value="1500"' in page
     saved = officer_client.post(url, data={**form, "action": "save"}, headers=HTML)
     assert saved.status_code == 302 and saved.headers["Location"].endswith("?saved=1")
     page = officer_client.get(saved.headers["Location"], headers=HTML).get_data(as_text=True)
@@ -145,5 +147,29 @@ def test_worksheet_live_feedback_on_a_phone(phone, base_url, bank, field_officer
     assert equity.locator("td").last.inner_text() == passed
     fits_on_a_phone(phone)
     screenshot(phone, f"worksheet-passing-{language}")
+    stays_local(phone, base_url)
+    no_csp_violations(phone)
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("language, button, interest", [("zh", "试算", "利息"), ("en", "Calculate", "Interest")])
+def test_calculator_on_a_phone(phone, base_url, bank, field_officer, language, button, interest):
+    phone.goto(f"{base_url}/t/{bank.slug}/lang/{language}?next=/login")
+    phone.locator('input[name="username"]').fill(field_officer)
+    phone.locator('input[name="password"]').fill("browser login passphrase")
+    phone.locator('form button[type="submit"]').click()
+    phone.wait_for_url(f"{base_url}/t/{bank.slug}/account")
+    phone.goto(f"{base_url}/t/{bank.slug}/calculator")
+    phone.locator('[name="start"]').fill("2026-01-15")
+    phone.get_by_role("button", name=button).click()
+    table = phone.locator("table.numbers")
+    table.wait_for()
+    assert table.locator("thead").inner_text().count(interest) == 1
+    first = table.locator("tbody tr").first.inner_text().split()
+    # 100000 at 6.12 % over 12 months (the form's defaults): 8102.16 principal + 510.00 interest
+    assert first[1:] == ["2026-02-15", "8102.16", "510.00", "8612.16", "91897.84"]
+    assert "3345.92" in table.locator("tfoot").inner_text()
+    fits_on_a_phone(phone)
+    screenshot(phone, f"calculator-{language}")
     stays_local(phone, base_url)
     no_csp_violations(phone)

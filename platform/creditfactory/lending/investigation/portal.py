@@ -164,10 +164,22 @@ def _soft_items() -> list[tuple[str, str, list[tuple[str, str]]]]:
             for i in DEFAULT_QUESTIONNAIRE.indicators]
 
 
+def form_names() -> set[str]:
+    """Every field name the worksheet form renders."""
+    names = {(f"{section}.{field}" if section else field) for section, _, fields in SECTIONS for field, _ in fields}
+    names |= {f"seasonality.{m}" for m in range(12)} | {"loan.method"}
+    return names | {f"soft_answers.{i.code}" for i in DEFAULT_QUESTIONNAIRE.indicators}
+
+
 def _render(application_id: int, values: dict[str, str], analysis: Analysis | None, error: str | None,
             version: int | None, notice: str | None = None, status: int = 200):
+    # Values the form has no field for (a worksheet saved through the API with its own expense categories or
+    # more product lines) travel as hidden fields, so saving from the portal never drops them.
+    known = form_names()
+    hidden = {name: value for name, value in values.items() if name not in known and value != ""}
     return render_template(
-        "investigation/worksheet.html", application_id=application_id, values=values, analysis=analysis,
+        "investigation/worksheet.html", application_id=application_id, values=values, hidden=hidden,
+        analysis=analysis,
         result=analysis.as_dict() if analysis else None, error=error, version=version, notice=notice,
         sections=SECTIONS, months=MONTHS, seasons=SEASONS, soft_items=_soft_items(), methods=list(Method)[:5],
         check_labels=CHECK_LABELS, ratio_labels=RATIO_LABELS), status
