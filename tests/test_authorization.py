@@ -21,7 +21,7 @@ import marshmallow as ma
 import pytest
 from flask import Blueprint as FlaskBlueprint
 from flask.views import MethodView
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 
 from creditfactory.app import create_app
 from creditfactory.audit import Actor, ActorKind, CurrentActor
@@ -94,6 +94,8 @@ SAMPLES: dict[tuple[str, str], dict[str, Any] | Callable[[Any], dict[str, Any]]]
                                              "allowed": 422},
     ("post", "/api/v1/approval-authority"): {"json": {"role": "approver", "max_amount": "1000", "max_term_months": 12},
                                              "allowed": 422},
+    ("post", "/api/v1/calculator/schedule"): {"json": {"method": "equal_installment", "principal": "100000",
+                                                       "annual_rate": "0.0612", "months": 12, "start": "2026-01-15"}},
 }
 #: Operations a machine client is refused although its scope names them: a maker-checker change records the
 #: person who proposed it, so the allowed (machine) caller gets 403; tests/test_products_api.py shows a person
@@ -108,9 +110,27 @@ PAGE_SAMPLES: dict[str, dict[str, Any] | Callable[[Any], dict[str, Any]]] = {
     "product_pages.product_detail": {"code": "biz_operating"},
     "product_pages.propose_override": {"code": "biz_operating"},
     "application_pages.case": {"application_id": 999999999},
+    "investigation.worksheet": {"application_id": 990001},
     "application_pages.committee_session": {"session_id": 999999999},
     **customer_samples.PAGE_SAMPLES,
 }
+#: A loan application (and a visit to it) in tenant A that operations on one can be called with; made by the
+#: module fixture ``lending_case`` with ids far above any other test's.
+SAMPLE_CASE_ID = 990001
+SAMPLES.update({
+    ("post", "/api/v1/investigations/{application_id}/analysis"): {
+        "path": {"application_id": SAMPLE_CASE_ID}, "json": {"worksheet": {}}},
+    ("get", "/api/v1/investigations/{application_id}/worksheet"): {"path": {"application_id": SAMPLE_CASE_ID}},
+    ("put", "/api/v1/investigations/{application_id}/worksheet"): {
+        "path": {"application_id": SAMPLE_CASE_ID}, "json": {"worksheet": {}}},
+    ("get", "/api/v1/investigations/{application_id}/visits"): {"path": {"application_id": SAMPLE_CASE_ID}},
+    ("post", "/api/v1/investigations/{application_id}/visits"): {
+        "path": {"application_id": SAMPLE_CASE_ID}, "json": {"visited_at": "2026-01-10T09:30:00+08:00"}},
+    ("get", "/api/v1/investigations/visits/{visit_id}/photos"): {"path": {"visit_id": SAMPLE_CASE_ID}},
+    ("post", "/api/v1/investigations/visits/{visit_id}/photos"): {
+        "path": {"visit_id": SAMPLE_CASE_ID},
+        "json": {"sha256": "0" * 64, "content_type": "image/jpeg", "size_bytes": 1, "subject": "premises"}},
+})
 
 #: What a logged-in user of the page's bank gets when it is not 200: the sample names no row (the page was reached).
 PAGE_STATUS: dict[str, int] = {"application_pages.case": 404, "application_pages.committee_session": 404}
@@ -432,6 +452,48 @@ def _lending_samples(cf_settings, tenant_a):
         declared.publish_templates(declared.load_folder(tenants_dir), tenants_dir)
         declared.apply_tenant_products(tenant_a.slug, [
             {"code": "biz_operating", "template": "biz_operating", "template_version": 1}])
+
+
+@pytest.fixture(scope="module", autouse=True)
+def lending_case(tenant_a, _lending_samples):
+    """The application (INVESTIGATING, so a worksheet can be saved) and visit SAMPLES name, in tenant A, for its
+    biz_operating product."""
+    import datetime as dt
+    from decimal import Decimal
+
+    from creditfactory.db import tenant_session
+    from creditfactory.lending.applications.models import LoanApplication
+    from creditfactory.lending.customers.models import Customer
+    from creditfactory.lending.investigation.models import (
+        InvestigationAnalysis, InvestigationPhoto, InvestigationVisit, InvestigationWorksheet,
+    )
+    from creditfactory.lending.products.models import Product
+
+    key = SAMPLE_CASE_ID
+    with tenant_session(tenant_a) as session, session.begin():
+        product_id = session.scalar(select(Product.id).where(Product.code == "biz_operating"))
+        session.add(Customer(id=key, kind="individual", name="授权测试"))
+        session.flush()
+        session.add(LoanApplication(id=key, reference="AUTHZ-CASE", customer_id=key, product_id=product_id,
+                                    amount=Decimal("10000"), term_months=12, channel="branch", state="INVESTIGATING"))
+        session.flush()
+        session.add(InvestigationVisit(id=key, application_id=key, officer="authz", recorded_by="authz", notes="",
+                                       visited_at=dt.datetime(2026, 1, 10, tzinfo=dt.timezone.utc)))
+        session.add(InvestigationWorksheet(id=key, application_id=key, version=1, data={}, complete=False,
+                                           investigator="authz"))
+        session.flush()
+        session.add(InvestigationAnalysis(worksheet_id=key, parameters={}, result={}, max_loan=Decimal(0),
+                                          escalate=False))
+    yield
+    with tenant_session(tenant_a) as session, session.begin():
+        worksheets = select(InvestigationWorksheet.id).where(InvestigationWorksheet.application_id == key)
+        session.execute(delete(InvestigationAnalysis).where(InvestigationAnalysis.worksheet_id.in_(worksheets)))
+        session.execute(delete(InvestigationWorksheet).where(InvestigationWorksheet.application_id == key))
+        visits = select(InvestigationVisit.id).where(InvestigationVisit.application_id == key)
+        session.execute(delete(InvestigationPhoto).where(InvestigationPhoto.visit_id.in_(visits)))
+        session.execute(delete(InvestigationVisit).where(InvestigationVisit.application_id == key))
+        session.execute(delete(LoanApplication).where(LoanApplication.id == key))
+        session.execute(delete(Customer).where(Customer.id == key))
 
 
 @pytest.fixture(autouse=True)

@@ -18,6 +18,8 @@ from .plugins import web as plugin_web
 from .lending.customers import portal as customer_portal, routes as customer_routes
 from .lending.products import portal as product_pages, routes as product_routes
 from .lending.applications import portal as application_pages, routes as application_routes
+from .lending.calc import portal as calc_portal, routes as calc_routes
+from .lending.investigation import portal as investigation_portal, routes as investigation_routes
 from .tenancy import routes as tenancy_routes, routing
 from .web import assets, csrf, errors, health, limits, logs, metrics, proxy, request_id, security
 from .web.smorest import Api
@@ -59,6 +61,8 @@ def create_app(settings: settings_module.Settings | None = None, *, testing: boo
     customer_portal.init_app(app)
     product_pages.init_app(app)
     application_pages.init_app(app)
+    calc_portal.init_app(app)
+    investigation_portal.init_app(app)
     oauth_server.init_app(app)
     identity_portal.init_app(app)
     limits.init_app(app, settings)  # must follow the login and OAuth2 views it limits by endpoint name
@@ -75,6 +79,8 @@ def create_app(settings: settings_module.Settings | None = None, *, testing: boo
     api.register_blueprint(application_routes.blp)
     api.register_blueprint(application_routes.committee_blp)
     api.register_blueprint(application_routes.authority_blp)
+    api.register_blueprint(calc_routes.blp)
+    api.register_blueprint(investigation_routes.blp)
     # Plugins load last, once every core blueprint and hook point exists.
     plugin_web.init_app(app)
     return app

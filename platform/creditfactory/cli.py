@@ -16,6 +16,7 @@ from . import settings as settings_module
 from .bench.cli import bench
 from .plugins.cli import plugin, plugins
 from .decisions.cli import rules
+from .lending.calc.cli import calc
 from .settings import SettingsError
 
 if TYPE_CHECKING:
@@ -680,6 +681,7 @@ cli.add_command(bench)
 cli.add_command(plugins)
 cli.add_command(plugin)
 cli.add_command(rules)
+cli.add_command(calc)
 
 
 def main() -> None:

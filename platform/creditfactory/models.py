@@ -11,6 +11,7 @@ def import_all_models() -> None:
     from .jobs import models as job_models  # noqa: F401
     from .lending.applications import models as application_models  # noqa: F401
     from .lending.customers import models as customer_models  # noqa: F401
+    from .lending.investigation import models as investigation_models  # noqa: F401
     from .lending.products import models as product_models  # noqa: F401
     from .plugins import feeds as plugin_feeds, models as plugin_models  # noqa: F401
     from .privacy import models as privacy_models  # noqa: F401
