@@ -92,7 +92,6 @@ def upgrade() -> None:
     sa.Column('interest_receivable', sa.Numeric(precision=20, scale=2), nullable=False),
     sa.Column('penalty_receivable', sa.Numeric(precision=20, scale=2), nullable=False),
     sa.Column('interest_suspended', sa.Numeric(precision=20, scale=2), nullable=False),
-    sa.Column('accrued_to', sa.Date(), nullable=False),
     sa.Column('dpd', sa.Integer(), nullable=False),
     sa.Column('non_accrual', sa.Boolean(), nullable=False),
     sa.Column('risk_class', sa.String(length=20), nullable=False),
@@ -179,7 +178,9 @@ def upgrade() -> None:
     sa.UniqueConstraint('loan_id', 'version', 'seq', name=op.f('uq_loan_installment_loan_id_version_seq')),
     postgresql_with={'fillfactor': 80}
     )
-    op.create_index('ix_loan_installment_open', 'loan_installment', ['loan_id', 'due_date'], unique=False, postgresql_where=sa.text("status IN ('due', 'partial', 'overdue')"))
+    op.create_index('ix_loan_installment_falling_due', 'loan_installment', ['due_date'], unique=False, postgresql_where=sa.text("status IN ('due', 'partial')"))
+    op.create_index('ix_loan_installment_overdue', 'loan_installment', ['loan_id', 'due_date'], unique=False, postgresql_where=sa.text("status = 'overdue'"))
+    op.create_index('ix_loan_installment_period', 'loan_installment', [sa.literal_column("daterange(start_date, due_date, '(]')")], unique=False, postgresql_using='gist', postgresql_where=sa.text("status IN ('due', 'partial', 'overdue')"))
     op.create_table('loan_transaction',
     sa.Column('id', sa.BigInteger(), nullable=False),
     sa.Column('loan_id', sa.Integer(), nullable=False),
@@ -213,6 +214,7 @@ def upgrade() -> None:
     sa.Column('principal', sa.Numeric(precision=20, scale=2), nullable=False),
     sa.Column('interest', sa.Numeric(precision=20, scale=2), nullable=False),
     sa.Column('interest_suspended', sa.Numeric(precision=20, scale=2), nullable=False),
+    sa.Column('interest_accelerated', sa.Numeric(precision=20, scale=2), nullable=False),
     sa.Column('penalty', sa.Numeric(precision=20, scale=2), nullable=False),
     sa.ForeignKeyConstraint(['installment_id'], ['loan_installment.id'], name=op.f('fk_loan_allocation_installment_id_loan_installment')),
     sa.ForeignKeyConstraint(['transaction_id'], ['loan_transaction.id'], name=op.f('fk_loan_allocation_transaction_id_loan_transaction')),
@@ -271,6 +273,7 @@ def upgrade() -> None:
     )
     op.create_index(op.f('ix_classification_event_loan_id'), 'classification_event', ['loan_id'], unique=False)
     op.create_index('uq_classification_event_open', 'classification_event', ['loan_id'], unique=True, postgresql_where=sa.text("status = 'proposed'"))
+    # ### end Alembic commands ###
 
     op.execute(LINES_BALANCED_FUNCTION)
     op.execute(ENTRY_COMPLETE_FUNCTION)

@@ -73,8 +73,6 @@ class LoanAccount(TenantBase):
     penalty_receivable: Mapped[Decimal] = mapped_column(Numeric(20, 2), default=ZERO)
     #: Interest accrued off balance sheet while the loan is on non-accrual (NPL policy); owed, not income.
     interest_suspended: Mapped[Decimal] = mapped_column(Numeric(20, 2), default=ZERO)
-    #: Last business date whose interest is accrued.
-    accrued_to: Mapped[dt.date] = mapped_column(Date)
     dpd: Mapped[int] = mapped_column(Integer, default=0)
     non_accrual: Mapped[bool] = mapped_column(Boolean, default=False)
     risk_class: Mapped[str] = mapped_column(String(20), default="normal")
@@ -114,8 +112,10 @@ class Installment(TenantBase):
         CheckConstraint("principal_paid >= 0 AND principal_paid <= principal_due", name="principal_paid"),
         CheckConstraint("interest_paid >= 0 AND interest_paid <= interest_accrued "
                         "AND interest_accrued <= interest_due", name="interest_paid"),
-        # COB touches only the open instalments of the active versions.
-        Index("ix_loan_installment_open", "loan_id", "due_date",
+        # COB's access paths: instalments falling due, overdue ones, and the period containing a date (accrual).
+        Index("ix_loan_installment_falling_due", "due_date", postgresql_where=text("status IN ('due', 'partial')")),
+        Index("ix_loan_installment_overdue", "loan_id", "due_date", postgresql_where=text("status = 'overdue'")),
+        Index("ix_loan_installment_period", text("daterange(start_date, due_date, '(]')"), postgresql_using="gist",
               postgresql_where=text("status IN ('due', 'partial', 'overdue')")),
         {"postgresql_with": {"fillfactor": 80}},
     )
@@ -176,6 +176,8 @@ class Allocation(TenantBase):
     interest: Mapped[Decimal] = mapped_column(Numeric(20, 2), default=ZERO)
     #: Part of ``interest`` that was suspended (off-balance) interest of a non-accrual loan.
     interest_suspended: Mapped[Decimal] = mapped_column(Numeric(20, 2), default=ZERO)
+    #: Part of ``interest`` of the current period accrued at payment time (recognised early, not by COB).
+    interest_accelerated: Mapped[Decimal] = mapped_column(Numeric(20, 2), default=ZERO)
     penalty: Mapped[Decimal] = mapped_column(Numeric(20, 2), default=ZERO)
 
 
