@@ -56,7 +56,7 @@ WITH debtor AS (
 
 _PROPOSE = _COMPUTED + f"""
 INSERT INTO classification_event (loan_id, from_class, to_class, direction, trigger, dpd, evidence, status,
-                                  proposed_by, business_date)
+                                  proposed_by, reason, business_date)
 SELECT id, risk_class, ({_CLASS_ARRAY})[computed_rank + 1], 'downgrade',
        CASE computed_rank WHEN dpd_rank THEN 'dpd' WHEN restructuring_rank THEN 'restructuring'
             WHEN contagion_rank THEN 'contagion' ELSE 'manual_floor' END,
@@ -64,7 +64,7 @@ SELECT id, risk_class, ({_CLASS_ARRAY})[computed_rank + 1], 'downgrade',
        jsonb_build_object('dpd', dpd, 'dpd_class', ({_CLASS_ARRAY})[dpd_rank + 1],
                           'restructured_on', restructured_on, 'observation_until', observation_until,
                           'debtor_npl_share', round(npl_share, 4), 'manual_floor', class_floor),
-       'proposed', 'cob', :d
+       'proposed', 'cob', '', CAST(:d AS date)
 FROM computed WHERE computed_rank > current_rank
 ON CONFLICT (loan_id) WHERE status = 'proposed' DO UPDATE SET
     to_class = EXCLUDED.to_class, trigger = EXCLUDED.trigger, dpd = EXCLUDED.dpd, evidence = EXCLUDED.evidence,

@@ -56,15 +56,15 @@ WITH target AS (
     RETURNING a.id
 ), entry AS (
     INSERT INTO journal_entry (business_date, kind, memo)
-    SELECT :d, 'accrual', 'COB interest accrual (term loans)' WHERE EXISTS (SELECT 1 FROM accrued)
+    SELECT CAST(:d AS date), 'accrual', 'COB interest accrual (term loans)' WHERE EXISTS (SELECT 1 FROM accrued)
     RETURNING id
 )
 INSERT INTO journal_line (entry_id, account_code, loan_id, debit, credit)
 SELECT entry.id, CASE WHEN non_accrual THEN '9101' ELSE '1302' END, loan_id, amount, 0 FROM accrued, entry
 UNION ALL
-SELECT entry.id, '5011', NULL, 0, sum(amount) FROM accrued, entry WHERE NOT non_accrual GROUP BY entry.id
+SELECT entry.id, '5011', CAST(NULL AS integer), 0, sum(amount) FROM accrued, entry WHERE NOT non_accrual GROUP BY entry.id
 UNION ALL
-SELECT entry.id, '9102', NULL, 0, sum(amount) FROM accrued, entry WHERE non_accrual GROUP BY entry.id
+SELECT entry.id, '9102', CAST(NULL AS integer), 0, sum(amount) FROM accrued, entry WHERE non_accrual GROUP BY entry.id
 """
 
 _ACCRUE_REVOLVING = """
@@ -79,15 +79,15 @@ WITH accrued AS (
     RETURNING a.id AS loan_id, x.amount, a.non_accrual
 ), entry AS (
     INSERT INTO journal_entry (business_date, kind, memo)
-    SELECT :d, 'accrual', 'COB interest accrual (credit lines)' WHERE EXISTS (SELECT 1 FROM accrued)
+    SELECT CAST(:d AS date), 'accrual', 'COB interest accrual (credit lines)' WHERE EXISTS (SELECT 1 FROM accrued)
     RETURNING id
 )
 INSERT INTO journal_line (entry_id, account_code, loan_id, debit, credit)
 SELECT entry.id, CASE WHEN non_accrual THEN '9101' ELSE '1302' END, loan_id, amount, 0 FROM accrued, entry
 UNION ALL
-SELECT entry.id, '5011', NULL, 0, sum(amount) FROM accrued, entry WHERE NOT non_accrual GROUP BY entry.id
+SELECT entry.id, '5011', CAST(NULL AS integer), 0, sum(amount) FROM accrued, entry WHERE NOT non_accrual GROUP BY entry.id
 UNION ALL
-SELECT entry.id, '9102', NULL, 0, sum(amount) FROM accrued, entry WHERE non_accrual GROUP BY entry.id
+SELECT entry.id, '9102', CAST(NULL AS integer), 0, sum(amount) FROM accrued, entry WHERE non_accrual GROUP BY entry.id
 """
 
 _PENALTY = """
@@ -107,12 +107,12 @@ WITH overdue AS (
     RETURNING a.id AS loan_id, x.amount
 ), entry AS (
     INSERT INTO journal_entry (business_date, kind, memo)
-    SELECT :d, 'penalty', 'COB overdue (penalty) interest' WHERE EXISTS (SELECT 1 FROM charged) RETURNING id
+    SELECT CAST(:d AS date), 'penalty', 'COB overdue (penalty) interest' WHERE EXISTS (SELECT 1 FROM charged) RETURNING id
 )
 INSERT INTO journal_line (entry_id, account_code, loan_id, debit, credit)
 SELECT entry.id, '1303', loan_id, amount, 0 FROM charged, entry
 UNION ALL
-SELECT entry.id, '5012', NULL, 0, sum(amount) FROM charged, entry GROUP BY entry.id
+SELECT entry.id, '5012', CAST(NULL AS integer), 0, sum(amount) FROM charged, entry GROUP BY entry.id
 """
 
 _MARK_DUE = """
@@ -146,7 +146,7 @@ WITH oldest AS (
     RETURNING a.id, c.old_state, a.state, a.dpd
 )
 INSERT INTO loan_event (loan_id, from_state, to_state, reason, business_date, details)
-SELECT id, old_state, state, 'cob: days past due', :d, jsonb_build_object('dpd', dpd)
+SELECT id, old_state, state, 'cob: days past due', CAST(:d AS date), jsonb_build_object('dpd', dpd)
 FROM moved WHERE old_state <> state
 """
 
@@ -163,12 +163,12 @@ WITH target AS (
     SELECT target.amount - booked.amount AS amount FROM target, booked
 ), entry AS (
     INSERT INTO journal_entry (business_date, kind, memo)
-    SELECT :d, 'provision', 'COB loan-loss provisions to target' FROM delta WHERE amount <> 0 RETURNING id
+    SELECT CAST(:d AS date), 'provision', 'COB loan-loss provisions to target' FROM delta WHERE amount <> 0 RETURNING id
 )
 INSERT INTO journal_line (entry_id, account_code, loan_id, debit, credit)
-SELECT entry.id, '6701', NULL, greatest(amount, 0), greatest(-amount, 0) FROM delta, entry
+SELECT entry.id, '6701', CAST(NULL AS integer), greatest(amount, 0), greatest(-amount, 0) FROM delta, entry
 UNION ALL
-SELECT entry.id, '1304', NULL, greatest(-amount, 0), greatest(amount, 0) FROM delta, entry
+SELECT entry.id, '1304', CAST(NULL AS integer), greatest(-amount, 0), greatest(amount, 0) FROM delta, entry
 """
 
 
