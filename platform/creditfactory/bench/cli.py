@@ -124,9 +124,14 @@ def _bench_help() -> str:
               help="Size of the run (tenants for provisioning and migrations). Default: per benchmark.")
 @click.option("--workers", type=click.IntRange(1, 64), default=None,
               help="Parallel workers, for benchmarks that have them (migrations: default 4).")
+@click.option("--loans", type=click.IntRange(1, 10_000_000), default=None, help="cob: loans in the portfolio.")
+@click.option("--tenants", type=click.IntRange(1, 1000), default=None, help="cob: tenants the loans are split over.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress messages on stderr.")
-def bench(name: str, as_json: bool, n: int | None, workers: int | None, quiet: bool) -> None:
+def bench(name: str, as_json: bool, n: int | None, workers: int | None, loans: int | None, tenants: int | None,
+          quiet: bool) -> None:
     chosen = BENCHES[name]
+    if (loans is not None or tenants is not None) and name != "cob":
+        raise click.BadOptionUsage("loans", "--loans and --tenants are options of the cob benchmark")
     if workers is not None and chosen.default_workers is None:
         raise click.BadOptionUsage("workers", f"benchmark {name!r} takes no --workers")
     try:
@@ -147,6 +152,7 @@ def bench(name: str, as_json: bool, n: int | None, workers: int | None, quiet: b
             settings=settings,
             progress=progress,
             embedded=embedded,
+            options={"loans": loans, "tenants": tenants},
         )
         try:
             result = chosen(ctx)
