@@ -579,6 +579,7 @@ def up(demo: bool, host: str, port: int, web_workers: int) -> None:
 
 
 cli.add_command(bench)
+cli.add_command(__import__('creditfactory.lending.cob.cli', fromlist=['cob']).cob)
 
 
 def main() -> None:

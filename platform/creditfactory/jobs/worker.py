@@ -9,6 +9,7 @@ from .broker import setup_broker
 #: Every module that declares actors, in one place: a worker runs only the actors imported here.
 ACTOR_MODULES = (
     "creditfactory.tenancy.jobs",
+    "creditfactory.lending.cob.jobs",
 )
 
 #: The installed broker (``dramatiq creditfactory.jobs.worker`` finds it as dramatiq's global broker).
