@@ -39,8 +39,15 @@ HTTP_METHODS = ("get", "put", "post", "patch", "delete")
 
 #: Sample arguments of operations that need them, by (method, OpenAPI path): "path" parameters, "query", "json".
 #: An operation with a path parameter and no sample here fails the matrix with a message saying so.
+MATRIX_LOAN = {"path": {"reference": "MATRIX-LOAN"}}
 SAMPLES: dict[tuple[str, str], dict[str, Any]] = {
     ("get", "/api/v1/probe/loans/{loan_id}"): {"path": {"loan_id": 7}, "query": {"currency": "CNY"}},
+    **{("get", f"/api/v1/loans/{{reference}}{tail}"): MATRIX_LOAN
+       for tail in ("", "/schedule", "/transactions", "/postings", "/classification", "/payoff-quote")},
+    ("post", "/api/v1/loans/{reference}/repayments"): {
+        **MATRIX_LOAN, "json": {"amount": "10.00", "idempotency_key": "matrix-repayment"}},
+    ("post", "/api/v1/loans/{reference}/reversals"): {
+        **MATRIX_LOAN, "json": {"idempotency_key": "matrix-repayment-0", "reason": "authorization matrix"}},
 }
 #: URL arguments of portal pages that take some, by endpoint.
 PAGE_SAMPLES: dict[str, dict[str, Any]] = {"portal.set_language": {"code": "en"}}
@@ -257,6 +264,29 @@ def undeclared_page() -> str:
 @login_required
 def staff_page() -> str:
     return "staff only"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def matrix_loan(tenant_a):
+    """The loan the SAMPLES name, in tenant A (committed; made once per database), with one repayment to reverse."""
+    import datetime as dt
+
+    from creditfactory.db import tenant_session
+    from creditfactory.lending.customers.models import Customer
+    from creditfactory.lending.loans import services as loans
+    from creditfactory.lending.loans.models import LoanAccount
+
+    with SystemContext("test: matrix loan"), tenant_session(tenant_a) as session, session.begin():
+        if session.query(LoanAccount).filter_by(reference="MATRIX-LOAN").first() is None:
+            customer = Customer(kind="individual", name="矩阵")
+            session.add(customer)
+            session.flush()
+            start = loans.current_business_date(session)
+            loan = loans.open_loan(session, reference="MATRIX-LOAN", customer_id=customer.id, principal="1000.00",
+                                   annual_rate="0.12", installments=[
+                                       {"due_date": start + dt.timedelta(days=30), "principal": "1000.00",
+                                        "interest": "10.00"}])
+            loans.post_repayment(session, loan.id, "1.00", idempotency_key="matrix-repayment-0")
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,7 @@ from .identity import sessions
 from .identity.oauth import routes as oauth_routes, server as oauth_server
 from .portal import account, i18n, views as portal_views
 from .jobs import setup_broker
+from .lending.loans import routes as loan_routes
 from .tenancy import routes as tenancy_routes, routing
 from .web import assets, csrf, errors, health, limits, logs, proxy, request_id, security
 from .web.smorest import Api
@@ -54,6 +55,7 @@ def create_app(settings: settings_module.Settings | None = None, *, testing: boo
     api = Api(app)
     api.register_blueprint(tenancy_routes.blp)
     api.register_blueprint(oauth_routes.blp)
+    api.register_blueprint(loan_routes.blp)
     # Plugins load last, once every core blueprint and hook point exists.
     return app
 

@@ -14,6 +14,7 @@ import click
 
 from . import settings as settings_module
 from .bench.cli import bench
+from .lending.cob.cli import cob as cob_cli
 from .settings import SettingsError
 
 if TYPE_CHECKING:
@@ -579,7 +580,7 @@ def up(demo: bool, host: str, port: int, web_workers: int) -> None:
 
 
 cli.add_command(bench)
-cli.add_command(__import__('creditfactory.lending.cob.cli', fromlist=['cob']).cob)
+cli.add_command(cob_cli)
 
 
 def main() -> None:

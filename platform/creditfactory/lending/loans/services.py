@@ -457,8 +457,13 @@ def post_repayment(session: Session, loan_id: int, amount: Any, *, idempotency_k
     return txn, False
 
 
-def reverse_transaction(session: Session, transaction_id: int, *, reason: str) -> LoanTransaction:
-    """Reverse a repayment or waiver: mirror journal entry, allocations undone, state and DPD recomputed."""
+def reverse_transaction(session: Session, transaction_id: int, *, reason: str,
+                        idempotent: bool = False) -> LoanTransaction:
+    """Reverse a repayment or waiver: mirror journal entry, allocations undone, state and DPD recomputed.
+
+    ``idempotent``: reversing an already reversed posting returns its reversal (a retried request) instead of
+    refusing with 409.
+    """
     authorize(Permission.LOAN_SERVICE, allow_system=True)
     if not reason or not reason.strip():
         raise LoanError("a reversal needs a reason")
@@ -468,6 +473,8 @@ def reverse_transaction(session: Session, transaction_id: int, *, reason: str) -
         raise NotFound(f"no transaction {transaction_id}")
     if txn.kind not in ("repayment", "payoff", "waiver"):
         raise Conflict(f"a {txn.kind} cannot be reversed here")
+    if txn.reversed and idempotent:
+        return session.scalars(select(LoanTransaction).where(LoanTransaction.reverses_id == txn.id)).one()
     if txn.reversed:
         raise Conflict(f"transaction {transaction_id} is already reversed")
     loan = get_loan(session, txn.loan_id, lock=True)
