@@ -32,30 +32,31 @@ _STATEMENTS = [
               CAST(:d0 AS date) - (g % 330), CAST(CAST(:d0 AS date) - (g % 330) + interval '12 months' AS date),
               1, 10000 + (g % 50) * 1000, 0, 0, 0, 0, false, 'normal', false, 1
        FROM generate_series(1, :n) g, (SELECT min(id) - 1 AS first FROM customer) c""",
+    # Instalments with what COB would have done up to the day before: interest accrued, past ones paid except
+    # the latest due one of every 20th loan. One INSERT, no second pass over the rows.
     """INSERT INTO loan_installment (loan_id, version, seq, start_date, due_date, principal_due, interest_due,
-                                    interest_accrued, principal_paid, interest_paid, status)
-       SELECT a.id, 1, k,
-              CAST(a.disbursed_on + (k - 1) * interval '1 month' AS date),
-              CAST(a.disbursed_on + k * interval '1 month' AS date),
-              CASE WHEN k < 12 THEN round(a.principal_amount / 12, 2)
-                   ELSE a.principal_amount - 11 * round(a.principal_amount / 12, 2) END,
-              round((a.principal_amount - (k - 1) * round(a.principal_amount / 12, 2)) * 0.01, 2),
-              0, 0, 0, 'due'
-       FROM loan_account a, generate_series(1, 12) k""",
-    # Interest accrued to the day before the business date (what COB would have done).
-    """UPDATE loan_installment SET interest_accrued = round(interest_due
-           * least(greatest(CAST(:d0 AS date) - 1 - start_date, 0), due_date - start_date)
-           / (due_date - start_date), 2)
-       WHERE start_date < CAST(:d0 AS date) - 1""",
-    # Past instalments paid, except the latest due one of every 20th loan.
-    """UPDATE loan_installment i SET
-           status = CASE WHEN i.loan_id % 20 = 0 AND i.due_date = x.last_due THEN 'overdue' ELSE 'paid' END,
-           principal_paid = CASE WHEN i.loan_id % 20 = 0 AND i.due_date = x.last_due THEN 0 ELSE principal_due END,
-           interest_paid = CASE WHEN i.loan_id % 20 = 0 AND i.due_date = x.last_due THEN 0 ELSE interest_due END,
-           paid_on = CASE WHEN i.loan_id % 20 = 0 AND i.due_date = x.last_due THEN NULL ELSE i.due_date END
-       FROM (SELECT loan_id, max(due_date) AS last_due FROM loan_installment
-             WHERE due_date < CAST(:d0 AS date) GROUP BY loan_id) x
-       WHERE i.loan_id = x.loan_id AND i.due_date < CAST(:d0 AS date)""",
+                                    interest_accrued, principal_paid, interest_paid, status, paid_on)
+       SELECT id, 1, k, start_date, due_date, principal_due, interest_due,
+              CASE WHEN start_date < CAST(:d0 AS date) - 1
+                   THEN round(interest_due * least(CAST(:d0 AS date) - 1 - start_date, due_date - start_date)
+                              / (due_date - start_date), 2) ELSE 0 END,
+              CASE WHEN due_date < CAST(:d0 AS date) AND NOT unpaid THEN principal_due ELSE 0 END,
+              CASE WHEN due_date < CAST(:d0 AS date) AND NOT unpaid THEN interest_due ELSE 0 END,
+              CASE WHEN due_date >= CAST(:d0 AS date) THEN 'due' WHEN unpaid THEN 'overdue' ELSE 'paid' END,
+              CASE WHEN due_date < CAST(:d0 AS date) AND NOT unpaid THEN due_date END
+       FROM (
+           SELECT x.*, (x.id % 20 = 0 AND x.due_date = max(x.due_date) FILTER (WHERE x.due_date < CAST(:d0 AS date))
+                        OVER (PARTITION BY x.id)) AS unpaid
+           FROM (
+               SELECT a.id, k,
+                      CAST(a.disbursed_on + (k - 1) * interval '1 month' AS date) AS start_date,
+                      CAST(a.disbursed_on + k * interval '1 month' AS date) AS due_date,
+                      CASE WHEN k < 12 THEN round(a.principal_amount / 12, 2)
+                           ELSE a.principal_amount - 11 * round(a.principal_amount / 12, 2) END AS principal_due,
+                      round((a.principal_amount - (k - 1) * round(a.principal_amount / 12, 2)) * 0.01, 2)
+                        AS interest_due
+               FROM loan_account a, generate_series(1, 12) k) x
+       ) y""",
     """UPDATE loan_account a SET principal_outstanding = a.principal_amount - x.paid,
            dpd = coalesce(CAST(:d0 AS date) - x.oldest, 0),
            state = CASE WHEN x.oldest IS NULL THEN 'active' ELSE 'overdue' END
