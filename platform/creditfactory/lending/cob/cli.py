@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import sys
 
 import click
 from sqlalchemy import text
@@ -57,7 +58,7 @@ def cob_run(slug: str | None, until: str | None) -> None:
                 days = max(0, (target - today).days) if target is not None else 1
                 plan.append((ref, today, days))
             total = sum(days for _, _, days in plan)
-            with click.progressbar(length=total, label="COB", show_pos=True, file=click.get_text_stream("stderr"),
+            with click.progressbar(length=total, label="COB", show_pos=True, file=sys.stderr,
                                    item_show_func=lambda x: x) as bar:
                 for ref, today, days in plan:
                     for _ in range(days):
