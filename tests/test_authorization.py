@@ -50,6 +50,7 @@ HTTP_METHODS = ("get", "put", "post", "patch", "delete")
 #: (or "data" for a form / multipart body). A sample may be a function of the allowed caller's tenant, called for
 #: each call, that makes the rows the operation acts on (a fresh customer to read, a consent to withdraw...).
 #: An operation with a path parameter and no sample here fails the matrix with a message saying so.
+MATRIX_LOAN = {"path": {"reference": "MATRIX-LOAN"}}
 #: "allowed": the status the allowed caller gets with the sample when it is not 200 (the sample names no row, so the
 #: service answers it: proof the token passed).
 SAMPLES: dict[tuple[str, str], dict[str, Any] | Callable[[Any], dict[str, Any]]] = {
@@ -96,6 +97,12 @@ SAMPLES: dict[tuple[str, str], dict[str, Any] | Callable[[Any], dict[str, Any]]]
                                              "allowed": 422},
     ("post", "/api/v1/calculator/schedule"): {"json": {"method": "equal_installment", "principal": "100000",
                                                        "annual_rate": "0.0612", "months": 12, "start": "2026-01-15"}},
+    **{("get", f"/api/v1/loans/{{reference}}{tail}"): MATRIX_LOAN
+       for tail in ("", "/schedule", "/transactions", "/postings", "/classification", "/payoff-quote")},
+    ("post", "/api/v1/loans/{reference}/repayments"): {
+        **MATRIX_LOAN, "json": {"amount": "10.00", "idempotency_key": "matrix-repayment"}},
+    ("post", "/api/v1/loans/{reference}/reversals"): {
+        **MATRIX_LOAN, "json": {"idempotency_key": "matrix-repayment-0", "reason": "authorization matrix"}},
 }
 #: Operations a machine client is refused although its scope names them: a maker-checker change records the
 #: person who proposed it, so the allowed (machine) caller gets 403; tests/test_products_api.py shows a person
@@ -422,6 +429,29 @@ def undeclared_page() -> str:
 @login_required
 def staff_page() -> str:
     return "staff only"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def matrix_loan(tenant_a):
+    """The loan the SAMPLES name, in tenant A (committed; made once per database), with one repayment to reverse."""
+    import datetime as dt
+
+    from creditfactory.db import tenant_session
+    from creditfactory.lending.customers.models import Customer
+    from creditfactory.lending.loans import services as loans
+    from creditfactory.lending.loans.models import LoanAccount
+
+    with SystemContext("test: matrix loan"), tenant_session(tenant_a) as session, session.begin():
+        if session.query(LoanAccount).filter_by(reference="MATRIX-LOAN").first() is None:
+            customer = Customer(kind="individual", name="矩阵")
+            session.add(customer)
+            session.flush()
+            start = loans.current_business_date(session)
+            loan = loans.open_loan(session, reference="MATRIX-LOAN", customer_id=customer.id, principal="1000.00",
+                                   annual_rate="0.12", installments=[
+                                       {"due_date": start + dt.timedelta(days=30), "principal": "1000.00",
+                                        "interest": "10.00"}])
+            loans.post_repayment(session, loan.id, "1.00", idempotency_key="matrix-repayment-0")
 
 
 @pytest.fixture(scope="module")

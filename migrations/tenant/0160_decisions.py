@@ -1,7 +1,7 @@
 """Decision engine: tenant rule-set overlays and decision records.
 
 Revision ID: t0160
-Revises: t0140
+Revises: t0150
 Create Date: 2026-11-28
 """
 from alembic import op
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 revision = "t0160"
-down_revision = "t0140"
+down_revision = "t0150"
 branch_labels = None
 depends_on = None
 

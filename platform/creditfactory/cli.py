@@ -17,6 +17,7 @@ from .bench.cli import bench
 from .plugins.cli import plugin, plugins
 from .decisions.cli import rules
 from .lending.calc.cli import calc
+from .lending.cob.cli import cob as cob_cli
 from .settings import SettingsError
 
 if TYPE_CHECKING:
@@ -682,6 +683,7 @@ cli.add_command(plugins)
 cli.add_command(plugin)
 cli.add_command(rules)
 cli.add_command(calc)
+cli.add_command(cob_cli)
 
 
 def main() -> None:

@@ -10,8 +10,12 @@ def import_all_models() -> None:
     from .identity.oauth import models as oauth_models  # noqa: F401
     from .jobs import models as job_models  # noqa: F401
     from .lending.applications import models as application_models  # noqa: F401
+    from .lending.classification import models as classification_models  # noqa: F401
+    from .lending.cob import models as cob_models  # noqa: F401
     from .lending.customers import models as customer_models  # noqa: F401
     from .lending.investigation import models as investigation_models  # noqa: F401
+    from .lending.ledger import models as ledger_models  # noqa: F401
+    from .lending.loans import models as loan_models  # noqa: F401
     from .lending.products import models as product_models  # noqa: F401
     from .plugins import feeds as plugin_feeds, models as plugin_models  # noqa: F401
     from .privacy import models as privacy_models  # noqa: F401

@@ -126,8 +126,11 @@ def _bench_help() -> str:
               help="Parallel workers, for benchmarks that have them (migrations: default 4).")
 @click.option("--rules", "rules", default=None,
               help="decisions: rule-set sizes per stage, comma-separated (default 100,1500,3000).")
+@click.option("--loans", type=click.IntRange(1, 10_000_000), default=None, help="cob: loans in the portfolio.")
+@click.option("--tenants", type=click.IntRange(1, 1000), default=None, help="cob: tenants the loans are split over.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress messages on stderr.")
-def bench(name: str, as_json: bool, n: int | None, workers: int | None, rules: str | None, quiet: bool) -> None:
+def bench(name: str, as_json: bool, n: int | None, workers: int | None, rules: str | None, loans: int | None,
+          tenants: int | None, quiet: bool) -> None:
     chosen = BENCHES[name]
     options: dict = {}
     if rules is not None:
@@ -139,6 +142,10 @@ def bench(name: str, as_json: bool, n: int | None, workers: int | None, rules: s
             raise click.BadOptionUsage("rules", "--rules takes sizes like 100,1500,3000") from None
         if not 1 <= len(options["rules"]) <= 3 or min(options["rules"]) < 1:
             raise click.BadOptionUsage("rules", "--rules takes one to three positive sizes")
+    if (loans is not None or tenants is not None) and name != "cob":
+        raise click.BadOptionUsage("loans", "--loans and --tenants are options of the cob benchmark")
+    if name == "cob":
+        options.update(loans=loans, tenants=tenants)
     if workers is not None and chosen.default_workers is None:
         raise click.BadOptionUsage("workers", f"benchmark {name!r} takes no --workers")
     try:

@@ -13,6 +13,7 @@ ACTOR_MODULES = (
     "creditfactory.tenancy.jobs",
     "creditfactory.plugins.jobs",
     "creditfactory.lending.applications.jobs",
+    "creditfactory.lending.cob.jobs",
 )
 
 #: The installed broker (``dramatiq creditfactory.jobs.worker`` finds it as dramatiq's global broker).

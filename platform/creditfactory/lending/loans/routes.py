@@ -1,0 +1,154 @@
+"""Loan servicing API: read a loan (schedule, transactions, postings, classification), post repayments and
+reversals, payoff quotes, COB status. Thin: the services authorize and do the work."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import request
+from flask.views import MethodView
+from sqlalchemy import select, text
+
+from ...db import tenant_session
+from ...errors import NotFound
+from ...identity.authorization import authorize
+from ...identity.permissions import Permission
+from ...identity.scopes import Scope
+from ...web.smorest import Blueprint
+from ..classification import services as classification
+from ..classification.models import ClassificationEvent
+from ..cob import services as cob
+from . import schemas, services
+from .models import Installment, LoanAccount, LoanTransaction
+
+blp = Blueprint("loans", __name__, url_prefix="/loans", description="Loan accounts: servicing, ledger, COB.")
+
+
+def _loan(session, reference: str) -> LoanAccount:
+    loan = session.scalars(select(LoanAccount).where(LoanAccount.reference == reference)).first()
+    if loan is None:
+        raise NotFound(f"no loan {reference}")
+    return loan
+
+
+def _read(fn):
+    with tenant_session() as session, session.begin():
+        authorize(Permission.LOAN_READ)
+        return fn(session)
+
+
+@blp.route("/cob")
+class CobStatusViews(MethodView):
+    @blp.auth(Scope.LOANS_READ)
+    @blp.response(200, schemas.CobStatusSchema)
+    def get(self) -> dict[str, Any]:
+        """The bank's business date, its last close of business, and its prudential ratios"""
+        return _read(lambda s: {**cob.status(s), "ratios": {k: (str(v) if v is not None and not isinstance(v, dict)
+                                                                 else v) for k, v in classification.ratios(s).items()}})
+
+
+@blp.route("/<string:reference>")
+class LoanViews(MethodView):
+    @blp.auth(Scope.LOANS_READ)
+    @blp.response(200, schemas.LoanSchema)
+    def get(self, reference: str) -> LoanAccount:
+        """One loan account with its balances, state, DPD and class"""
+        return _read(lambda s: _loan(s, reference))
+
+
+@blp.route("/<string:reference>/schedule")
+class ScheduleViews(MethodView):
+    @blp.auth(Scope.LOANS_READ)
+    @blp.response(200, schemas.InstallmentSchema(many=True))
+    def get(self, reference: str) -> list[Installment]:
+        """Every schedule version's instalments (restructuring keeps the old versions)"""
+        return _read(lambda s: s.scalars(select(Installment).where(Installment.loan_id == _loan(s, reference).id)
+                                         .order_by(Installment.version, Installment.seq)).all())
+
+
+@blp.route("/<string:reference>/transactions")
+class TransactionViews(MethodView):
+    @blp.auth(Scope.LOANS_READ)
+    @blp.response(200, schemas.TransactionSchema(many=True))
+    def get(self, reference: str) -> list[LoanTransaction]:
+        """Disbursements, repayments, waivers and reversals, newest first"""
+        return _read(lambda s: s.scalars(select(LoanTransaction).where(
+            LoanTransaction.loan_id == _loan(s, reference).id).order_by(LoanTransaction.id.desc())).all())
+
+
+@blp.route("/<string:reference>/postings")
+class PostingViews(MethodView):
+    @blp.auth(Scope.LOANS_READ)
+    @blp.arguments(schemas.PostingQuerySchema, location="query")
+    @blp.response(200, schemas.PostingSchema(many=True))
+    def get(self, args: dict[str, Any], reference: str) -> list[dict[str, Any]]:
+        """The loan's ledger lines (daily accrual included), newest first, ``limit`` at a time"""
+        def query(s):
+            loan = _loan(s, reference)
+            rows = s.execute(text("""
+                SELECT l.entry_id, e.business_date, e.kind, l.account_code, l.debit, l.credit
+                FROM journal_line l JOIN journal_entry e ON e.id = l.entry_id
+                WHERE l.loan_id = :loan AND (CAST(:before AS bigint) IS NULL OR l.entry_id < :before)
+                ORDER BY l.entry_id DESC, l.id DESC LIMIT :limit"""),
+                {"loan": loan.id, "before": args["before_entry"], "limit": args["limit"]}).mappings().all()
+            return [dict(r) for r in rows]
+        return _read(query)
+
+
+@blp.route("/<string:reference>/classification")
+class ClassificationViews(MethodView):
+    @blp.auth(Scope.LOANS_READ)
+    @blp.response(200, schemas.ClassificationEventSchema(many=True))
+    def get(self, reference: str) -> list[ClassificationEvent]:
+        """Classification history: proposals, confirmations, rejections, upgrade requests"""
+        return _read(lambda s: s.scalars(select(ClassificationEvent).where(
+            ClassificationEvent.loan_id == _loan(s, reference).id).order_by(ClassificationEvent.id.desc())).all())
+
+
+@blp.route("/<string:reference>/payoff-quote")
+class PayoffViews(MethodView):
+    @blp.auth(Scope.LOANS_READ)
+    @blp.response(200, schemas.PayoffQuoteSchema)
+    def get(self, reference: str) -> dict[str, Any]:
+        """What settles the loan today"""
+        def quote(s):
+            q = services.payoff_quote(s, _loan(s, reference).id)
+            return {"business_date": q.business_date, "principal": q.principal, "interest": q.interest,
+                    "penalty": q.penalty, "total": q.total}
+        return _read(quote)
+
+
+@blp.route("/<string:reference>/repayments")
+class RepaymentViews(MethodView):
+    @blp.auth(Scope.LOANS_WRITE)
+    @blp.arguments(schemas.RepaymentSchema)
+    @blp.response(200, schemas.TransactionSchema)
+    def post(self, args: dict[str, Any], reference: str):
+        """Post a repayment (allocation order of the product); an Idempotency-Key posts it at most once"""
+        key = request.headers.get("Idempotency-Key") or args["idempotency_key"]
+        with tenant_session() as session, session.begin():
+            txn, replayed = services.post_repayment(session, _loan(session, reference).id, args["amount"],
+                                                    idempotency_key=key, note=args["note"], payoff=args["payoff"])
+        return txn, 200, {"Idempotent-Replayed": "true" if replayed else "false"}
+
+
+@blp.route("/<string:reference>/reversals")
+class ReversalViews(MethodView):
+    @blp.auth(Scope.LOANS_WRITE)
+    @blp.arguments(schemas.ReversalSchema)
+    @blp.response(200, schemas.TransactionSchema)
+    def post(self, args: dict[str, Any], reference: str):
+        """Reverse a repayment or waiver with a reason; repeating it returns the same reversal"""
+        with tenant_session() as session, session.begin():
+            loan = _loan(session, reference)
+            query = select(LoanTransaction).where(LoanTransaction.loan_id == loan.id)
+            if args["transaction_id"] is not None:
+                query = query.where(LoanTransaction.id == args["transaction_id"])
+            elif args["idempotency_key"]:
+                query = query.where(LoanTransaction.idempotency_key == args["idempotency_key"])
+            else:
+                raise services.LoanError("name the posting to reverse: transaction_id or idempotency_key")
+            txn = session.scalars(query).first()
+            if txn is None:
+                raise NotFound("no such posting on this loan")
+            return services.reverse_transaction(session, txn.id, reason=args["reason"], idempotent=True)

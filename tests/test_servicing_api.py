@@ -1,0 +1,74 @@
+"""The loan servicing API end to end with a real client-credentials token."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from creditfactory.db import SystemContext, shared_session, tenant_session
+from creditfactory.identity.oauth import services as oauth_services
+from creditfactory.identity.permissions import Context
+
+from servicing_helpers import open_standard
+
+
+@pytest.fixture(scope="module")
+def bank(tenant_factory):
+    tenant = tenant_factory(business_date="2026-01-01")
+    with SystemContext("test"), tenant_session(tenant) as s, s.begin():
+        open_standard(s, "API-1")
+    return tenant
+
+
+def token(client, tenant, scopes):
+    with SystemContext("test: api"), shared_session() as session, session.begin():
+        issued = oauth_services.create_client(session, "贷后测试", scopes, context=Context.TENANT,
+                                              tenant_slug=tenant.slug)
+    import base64
+
+    basic = base64.b64encode(f"{issued.client.client_id}:{issued.client_secret}".encode()).decode()
+    response = client.post("/oauth/token", data={"grant_type": "client_credentials"},
+                           headers={"Authorization": f"Basic {basic}"})
+    assert response.status_code == 200, response.get_json()
+    return {"Authorization": f"Bearer {response.get_json()['access_token']}"}
+
+
+def test_repay_read_and_reverse_through_the_api(client, bank):
+    write = token(client, bank, "loans:read loans:write")
+    base = f"/t/{bank.slug}/api/v1/loans/API-1"
+    loan = client.get(base, headers=write).get_json()
+    assert loan["principal_outstanding"] == "12000.00" and loan["state"] == "active"
+    headers = {**write, "Idempotency-Key": "api-pay-1"}
+    first = client.post(f"{base}/repayments", json={"amount": "100.00"}, headers=headers)
+    again = client.post(f"{base}/repayments", json={"amount": "100.00"}, headers=headers)
+    assert first.status_code == again.status_code == 200
+    assert first.get_json()["id"] == again.get_json()["id"]
+    assert (first.headers["Idempotent-Replayed"], again.headers["Idempotent-Replayed"]) == ("false", "true")
+    clash = client.post(f"{base}/repayments", json={"amount": "200.00"}, headers=headers)
+    assert clash.status_code == 409 and clash.content_type.startswith("application/problem+json")
+    missing = client.post(f"{base}/repayments", json={"amount": "1.00"}, headers=write)
+    assert missing.status_code == 422
+    too_much = client.post(f"{base}/repayments", json={"amount": "99999.00"},
+                           headers={**write, "Idempotency-Key": "api-pay-2"})
+    assert too_much.status_code == 422
+    schedule = client.get(f"{base}/schedule", headers=write).get_json()
+    assert [row["interest_due"] for row in schedule] == ["120.00", "80.00", "40.00"]
+    postings = client.get(f"{base}/postings?limit=10", headers=write).get_json()
+    assert {p["kind"] for p in postings} >= {"disbursement", "repayment"}
+    quote = client.get(f"{base}/payoff-quote", headers=write).get_json()
+    # The 100.00 paid the current period's interest first (allocation order), so all principal is still owed.
+    assert (quote["interest"], quote["total"]) == ("0.00", "12000.00")
+    reversal = client.post(f"{base}/reversals", json={"idempotency_key": "api-pay-1", "reason": "bounced"},
+                           headers=write)
+    assert reversal.status_code == 200 and reversal.get_json()["kind"] == "reversal"
+    assert client.get(base, headers=write).get_json()["principal_outstanding"] == "12000.00"
+    status = client.get(f"/t/{bank.slug}/api/v1/loans/cob", headers=write).get_json()
+    assert status["business_date"] == "2026-01-01"
+
+
+def test_read_scope_cannot_post(client, bank):
+    read = token(client, bank, "loans:read")
+    response = client.post(f"/t/{bank.slug}/api/v1/loans/API-1/repayments", json={"amount": "1.00"},
+                           headers={**read, "Idempotency-Key": "nope"})
+    assert response.status_code == 403
