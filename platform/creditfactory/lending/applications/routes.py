@@ -235,7 +235,7 @@ class AuthorityViews(MethodView):
 
     @authority_blp.auth(Scope.CONFIG_WRITE)
     @authority_blp.arguments(schemas.AuthorityProposalSchema)
-    @authority_blp.response(201, schemas.ChangeRequestSchema)
+    @authority_blp.response(201, schemas.AuthorityChangeRequestSchema)
     def post(self, data: dict[str, Any]):
         """Propose a row of the matrix (or its removal); a second person approves it as a change request"""
         with tenant_session() as session, session.begin():

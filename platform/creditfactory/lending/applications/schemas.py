@@ -163,7 +163,7 @@ class AuthorityProposalSchema(ma.Schema):
     remove = ma.fields.Boolean(load_default=False)
 
 
-class ChangeRequestSchema(ma.Schema):
+class AuthorityChangeRequestSchema(ma.Schema):
     id = ma.fields.Integer()
     kind = ma.fields.String()
     target = ma.fields.String()

@@ -12,7 +12,7 @@ from ...identity.principal import CurrentPrincipal
 from ...identity.scopes import Scope
 from ...web.smorest import Blueprint
 from . import services
-from .schemas import (AdoptionSchema, ChangeRequestSchema, DiffQueryArgsSchema, DiffSchema, ProductChangeSchema,
+from .schemas import (AdoptionSchema, ProductChangeRequestSchema, DiffQueryArgsSchema, DiffSchema, ProductChangeSchema,
                       ProductQueryArgsSchema, ProductSchema, RegionalProductSchema, TemplatePublishSchema,
                       TemplateSchema)
 
@@ -52,7 +52,7 @@ class AvailableTemplateViews(MethodView):
 @blp.route("/changes")
 class ProductChangeViews(MethodView):
     @blp.auth(Scope.PRODUCTS_READ)
-    @blp.response(200, ChangeRequestSchema(many=True))
+    @blp.response(200, ProductChangeRequestSchema(many=True))
     def get(self):
         """Product changes waiting for a second person's approval"""
         with tenant_session() as session, session.begin():
@@ -104,7 +104,7 @@ class ProductDiffViews(MethodView):
 class ProductAdoptionViews(MethodView):
     @blp.auth(Scope.CONFIG_WRITE)
     @blp.arguments(AdoptionSchema)
-    @blp.response(200, ChangeRequestSchema)
+    @blp.response(200, ProductChangeRequestSchema)
     def post(self, args: dict[str, Any], code: str):
         """Propose adopting a template version as this product (a person's proposal; a second person approves)"""
         with tenant_session() as session, session.begin():
@@ -115,7 +115,7 @@ class ProductAdoptionViews(MethodView):
 class ProductChangeByCodeViews(MethodView):
     @blp.auth(Scope.CONFIG_WRITE)
     @blp.arguments(ProductChangeSchema)
-    @blp.response(200, ChangeRequestSchema)
+    @blp.response(200, ProductChangeRequestSchema)
     def post(self, args: dict[str, Any], code: str):
         """Propose a new version: new overrides, or new terms of a tenant-only product"""
         with tenant_session() as session, session.begin():
@@ -126,7 +126,7 @@ class ProductChangeByCodeViews(MethodView):
 class RegionalProductViews(MethodView):
     @blp.auth(Scope.CONFIG_WRITE)
     @blp.arguments(RegionalProductSchema)
-    @blp.response(200, ChangeRequestSchema)
+    @blp.response(200, ProductChangeRequestSchema)
     def post(self, args: dict[str, Any], code: str):
         """Propose a tenant-only regional product (e.g. 草贷) with terms of its own"""
         with tenant_session() as session, session.begin():

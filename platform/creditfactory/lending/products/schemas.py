@@ -70,7 +70,7 @@ class DiffQueryArgsSchema(ma.Schema):
     version = ma.fields.Integer(load_default=None, validate=ma.validate.Range(min=1))
 
 
-class ChangeRequestSchema(ma.Schema):
+class ProductChangeRequestSchema(ma.Schema):
     """A pending (or decided) product change awaiting a second person."""
 
     id = ma.fields.Integer()
