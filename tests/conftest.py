@@ -1,7 +1,5 @@
 """Core test suite configuration; fixtures come from creditfactory.testing.pytest_plugin (pytest11)."""
 
-import types
-
 import pytest
 
 #: The plugins the demo banks' files start (tenants/*.yaml).
@@ -22,8 +20,10 @@ def audit_actor(request):
 
 @pytest.fixture
 def demo_plugins(plugin_host):
-    """Stand-ins named like the demo banks' regional plugins, so applying tenants/ needs none installed (the
-    platform's tests never load installed plugins; the real ones are tested in plugins/)."""
+    """The demo banks' regional plugins, registered explicitly (the platform's tests never load whatever happens to
+    be installed): the first-party distributions in plugins/, which the README's install command installs."""
+    import importlib
+
     for name in DEMO_PLUGINS:
-        plugin_host.register(types.ModuleType(name), name)
+        plugin_host.register(importlib.import_module(f"creditfactory_plugin_{name}"), name)
     return plugin_host

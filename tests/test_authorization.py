@@ -68,6 +68,8 @@ SAMPLES: dict[tuple[str, str], dict[str, Any] | Callable[[Any], dict[str, Any]]]
     ("post", "/api/v1/products/{code}/changes"): {"path": {"code": "biz_operating"}, "json": {"overrides": {}}},
     ("post", "/api/v1/products/{code}/regional"): {
         "path": {"code": "matrix_regional"}, "json": {"name_zh": "区域", "name_en": "Regional", "terms": {}}},
+    ("post", "/api/v1/products/{code}/from-plugin"): {"path": {"code": "matrix_plugin"},
+                                                       "json": {"plugin_template": "yn_grass_loan"}},
     ("get", "/api/v1/product-templates/{code}/versions/{version}"): {"path": {"code": "biz_operating", "version": 1}},
     ("post", "/api/v1/product-templates/{code}/versions"): {
         "path": {"code": "matrix_template"},
@@ -109,7 +111,7 @@ SAMPLES: dict[tuple[str, str], dict[str, Any] | Callable[[Any], dict[str, Any]]]
 #: through an app succeeding.
 PEOPLE_ONLY: set[tuple[str, str]] = {
     ("post", "/api/v1/products/{code}/adoption"), ("post", "/api/v1/products/{code}/changes"),
-    ("post", "/api/v1/products/{code}/regional"),
+    ("post", "/api/v1/products/{code}/regional"), ("post", "/api/v1/products/{code}/from-plugin"),
 }
 #: URL arguments of portal pages that take some, by endpoint (or a function of the tenant making them).
 PAGE_SAMPLES: dict[str, dict[str, Any] | Callable[[Any], dict[str, Any]]] = {

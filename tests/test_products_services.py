@@ -164,7 +164,9 @@ def acting_client(principal, tenant):
 
 def test_regional_product_through_maker_checker(bank):
     maker, checker = person("tenant_admin", bank, MAKER), person("tenant_admin", bank, CHECKER)
-    terms = declared.load_folder(TENANTS_DIR).products["puer"][2]["terms"]
+    import creditfactory_plugin_yunnan_agri as yunnan
+
+    terms = {t.code: t for t in yunnan.register_product_templates({})}["yn_grass_loan"].terms
     with tenant_session(bank) as session, session.begin():
         with acting(maker, bank):
             loose = {**terms, "regulatory": {"entrusted_payment.personal_business_threshold": "600000"}}
@@ -190,7 +192,10 @@ def test_rejected_change_applies_nothing(bank):
         assert session.scalars(select(Product).where(Product.code == "farm")).first() is None
 
 
-def test_declared_products_are_applied_idempotently_and_audited(bank):
+def test_declared_products_are_applied_idempotently_and_audited(bank, enabled_plugin):
+    import creditfactory_plugin_yunnan_agri as yunnan
+
+    enabled_plugin(yunnan, "yunnan_agri", bank)  # offers the regional 草贷 and 饲料贷 the Pu'er file names
     catalogue = declared.load_folder(TENANTS_DIR)
     entries = catalogue.products["puer"]
     with CurrentActor.bind(Actor("cli:operator", ActorKind.SYSTEM)):

@@ -85,9 +85,12 @@ class FactDefinition:
 
 @dataclass(frozen=True)
 class ProductTemplate:
-    """A regional product a bank may adopt, in the same form as ``tenants/_standard/products/*.yaml``."""
+    """A regional product a bank may adopt as its own tenant-only product: names and ``terms`` in the form of
+    ``tenants/_standard/products/*.yaml`` (checked by the products' own validation when adopted)."""
 
     code: str
+    name_zh: str
+    name_en: str
     terms: Mapping[str, Any] = field(default_factory=dict)
 
 

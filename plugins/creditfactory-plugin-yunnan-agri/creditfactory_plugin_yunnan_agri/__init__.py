@@ -12,12 +12,14 @@ from decimal import Decimal as D
 from pathlib import Path
 
 import marshmallow as ma
+import yaml
 from markupsafe import Markup, escape
 
 from creditfactory import hookimpl
 from creditfactory.db import CurrentTenant, tenant_session
 from creditfactory.plugins import feeds
-from creditfactory.plugins.types import FactDefinition, IndustryFeed, IndustryProfile, PluginConfig, PortalWidget
+from creditfactory.plugins.types import (FactDefinition, IndustryFeed, IndustryProfile, PluginConfig, PortalWidget,
+                                        ProductTemplate)
 
 NAME = "yunnan_agri"
 SAMPLE = Path(__file__).parent / "data" / "prices.sample.csv"
@@ -106,3 +108,10 @@ def register_portal_widgets(config) -> list[PortalWidget]:
         return Markup("<table class=\"facts\">") + Markup("").join(rows) + Markup("</table>")
 
     return [PortalWidget("价格指数 / Price indices", render)]
+
+
+@hookimpl
+def register_product_templates(config) -> list[ProductTemplate]:
+    """草贷 and 饲料贷 (data/products.yaml): regional products a Yunnan bank adopts as its own."""
+    entries = yaml.safe_load((Path(__file__).parent / "data" / "products.yaml").read_text(encoding="utf-8"))
+    return [ProductTemplate(e["code"], e["name_zh"], e["name_en"], e["terms"]) for e in entries]

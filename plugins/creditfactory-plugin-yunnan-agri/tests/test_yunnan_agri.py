@@ -48,3 +48,23 @@ def test_the_widget_shows_the_latest_index(enabled_plugin, plugin_host, tenant_a
 def test_bad_configuration_is_refused_with_the_field_named(enabled_plugin, tenant_a):
     with pytest.raises(PluginConfigError, match="mean_months"):
         enabled_plugin(plugin, "yunnan_agri", tenant_a, {"mean_months": 99})
+
+
+def test_the_grass_and_feed_loans_are_offered_and_valid_products(enabled_plugin, plugin_host, tenant_a):
+    from creditfactory.lending.products import services
+
+    enabled_plugin(plugin, "yunnan_agri", tenant_a)
+    with CurrentTenant.bind(tenant_a):
+        offered = services.plugin_templates()
+        grass = services.plugin_template_payload("yn_grass_loan")
+    assert {"yn_grass_loan", "yn_feed_loan"} <= offered.keys()
+    assert grass["name_zh"] == "草贷" and grass["terms"]["amount"]["max"] == "200000"
+
+
+def test_a_bank_proposes_the_grass_loan_from_the_plugin_through_the_api(enabled_plugin, plugin_host, tenant_a,
+                                                                        api_client):
+    enabled_plugin(plugin, "yunnan_agri", tenant_a)
+    client = api_client(tenant_a, "products:read")
+    offered = client.get(f"{client.prefix}/api/v1/products/plugin-templates")
+    assert offered.status_code == 200
+    assert {t["code"]: t["name_zh"] for t in offered.get_json()}["yn_feed_loan"] == "饲料贷"

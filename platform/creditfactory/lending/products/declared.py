@@ -19,7 +19,7 @@ from typing import Any, Callable
 import yaml
 from sqlalchemy.orm import Session
 
-from ...db import SystemContext, shared_session, tenant_session
+from ...db import CurrentTenant, SystemContext, shared_session, tenant_session
 from ...errors import DomainError
 from ...tenancy.registry import directory
 from . import services
@@ -103,6 +103,11 @@ def _check_entry(entry: dict[str, Any], templates: dict[tuple[str, int], Templat
         if template is None:
             raise DeclaredProductsError(f"no template file {entry['template']}.v{entry.get('template_version')}.yaml")
         apply_overrides(template.terms, entry.get("overrides") or {})
+    elif "plugin_template" in entry:
+        # Checked when applied: the plugin answers only once the bank has enabled it.
+        unknown = set(entry) - {"code", "plugin_template"}
+        if unknown:
+            raise DeclaredProductsError(f"unknown fields {', '.join(sorted(unknown))}")
     else:
         unknown = set(entry) - {"code", "terms", "name_zh", "name_en"}
         if unknown:
@@ -132,7 +137,10 @@ def _desired(session: Session, entry: dict[str, Any]) -> dict[str, Any]:
                 "overrides": overrides, "terms": terms_document(apply_overrides(template_terms, overrides)),
                 "name_zh": entry.get("name_zh") or template["name_zh"],
                 "name_en": entry.get("name_en") or template["name_en"]}
-    payload = services.validate_regional(entry["code"], {k: v for k, v in entry.items() if k != "code"})
+    if "plugin_template" in entry:
+        payload = services.plugin_template_payload(entry["plugin_template"])
+    else:
+        payload = services.validate_regional(entry["code"], {k: v for k, v in entry.items() if k != "code"})
     return {"template_code": None, "template_version": None, "overrides": {}, **payload}
 
 
@@ -140,7 +148,9 @@ def apply_tenant_products(slug: str, entries: list[dict[str, Any]]) -> list[str]
     """Bring one bank's products in line with its file's entries (new versions only where they differ)."""
     lines = []
     tenant = directory.get(slug)
-    with SystemContext(f"tenants apply: products of {slug}"), tenant_session(tenant) as session, session.begin():
+    # The bank is bound so its enabled plugins can offer their templates (plugin_template entries).
+    with SystemContext(f"tenants apply: products of {slug}"), CurrentTenant.bind(tenant), \
+            tenant_session(tenant) as session, session.begin():
         for entry in entries:
             code = entry["code"]
             desired = _desired(session, entry)

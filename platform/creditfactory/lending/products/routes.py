@@ -13,8 +13,8 @@ from ...identity.scopes import Scope
 from ...web.smorest import Blueprint
 from . import services
 from .schemas import (AdoptionSchema, ProductChangeRequestSchema, DiffQueryArgsSchema, DiffSchema, ProductChangeSchema,
-                      ProductQueryArgsSchema, ProductSchema, RegionalProductSchema, TemplatePublishSchema,
-                      TemplateSchema)
+                      FromPluginSchema, PluginTemplateSchema, ProductQueryArgsSchema, ProductSchema,
+                      RegionalProductSchema, TemplatePublishSchema, TemplateSchema)
 
 blp = Blueprint("products", __name__, url_prefix="/products",
                 description="The bank's loan products (贷款产品): versions, terms, overrides of head-office templates.")
@@ -131,6 +131,26 @@ class RegionalProductViews(MethodView):
         """Propose a tenant-only regional product (e.g. 草贷) with terms of its own"""
         with tenant_session() as session, session.begin():
             return services.propose_regional(session, code, **args)
+
+
+@blp.route("/plugin-templates")
+class PluginTemplateViews(MethodView):
+    @blp.auth(Scope.PRODUCTS_READ)
+    @blp.response(200, PluginTemplateSchema(many=True))
+    def get(self):
+        """Regional product templates the bank's enabled plugins offer (e.g. Yunnan 草贷 and 饲料贷)"""
+        return list(services.plugin_templates().values())
+
+
+@blp.route("/<code>/from-plugin")
+class FromPluginViews(MethodView):
+    @blp.auth(Scope.CONFIG_WRITE)
+    @blp.arguments(FromPluginSchema)
+    @blp.response(200, ProductChangeRequestSchema)
+    def post(self, args: dict[str, Any], code: str):
+        """Propose a regional product with the terms of a plugin's template (a second person approves)"""
+        with tenant_session() as session, session.begin():
+            return services.propose_from_plugin(session, code, args["plugin_template"])
 
 
 @templates_blp.route("")

@@ -102,3 +102,16 @@ class RegionalProductSchema(ma.Schema):
     name_zh = ma.fields.String(required=True)
     name_en = ma.fields.String(required=True)
     terms = ma.fields.Dict(required=True, metadata={"description": _TERMS})
+
+
+class PluginTemplateSchema(ma.Schema):
+    """A regional product template offered by one of the bank's enabled plugins."""
+
+    code = ma.fields.String()
+    name_zh = ma.fields.String()
+    name_en = ma.fields.String()
+    terms = ma.fields.Dict()
+
+
+class FromPluginSchema(ma.Schema):
+    plugin_template = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=40))

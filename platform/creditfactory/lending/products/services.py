@@ -281,6 +281,32 @@ def propose_regional(session: Session, code: str, name_zh: str, name_en: str,
                     current)
 
 
+def plugin_templates() -> dict[str, Any]:
+    """The regional product templates the acting bank's enabled plugins offer, by code (first plugin wins)."""
+    from ...plugins import get_host
+
+    offered: dict[str, Any] = {}
+    for template in get_host().collect("register_product_templates"):
+        offered.setdefault(template.code, template)
+    return offered
+
+
+def plugin_template_payload(template_code: str) -> dict[str, Any]:
+    """Names and terms of plugin template ``template_code`` as a regional product payload (validated)."""
+    template = plugin_templates().get(template_code)
+    if template is None:
+        raise NotFound(f"no enabled plugin of this bank offers a product template {template_code!r}")
+    return validate_regional(template.code, {"name_zh": template.name_zh, "name_en": template.name_en,
+                                             "terms": dict(template.terms)})
+
+
+def propose_from_plugin(session: Session, code: str, template_code: str) -> ChangeRequest:
+    """Propose a regional product with the terms a plugin's template gives (maker-checker like any change)."""
+    _maker()
+    payload = plugin_template_payload(template_code)
+    return propose_regional(session, code, payload["name_zh"], payload["name_en"], payload["terms"])
+
+
 def get_template_for_adoption(code: str, version: int) -> dict[str, Any]:
     with shared_session() as shared:
         template = shared.scalars(select(ProductTemplate).where(ProductTemplate.code == code,
