@@ -44,70 +44,47 @@ Hooks: see docs/plugins.md of the platform. Sample data in data/ is illustrative
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import Decimal as D
 from pathlib import Path
 
-import marshmallow as ma
+from creditfactory.plugins.regional import SAMPLE_NOTE, FactSpec, FeedSpec, RegionalData, factors
+from creditfactory.plugins.types import IndustryProfile
 
-from creditfactory import hookimpl
-from creditfactory.plugins import feeds
-from creditfactory.plugins.types import FeedPoint, IndustryFeed, IndustryProfile, PluginConfig
+DATA_DIR = Path(__file__).parent / "data"
 
-DATA = Path(__file__).parent / "data"
-#: Monthly sales relative to an average month, January first (they average 1).
-SEASONALITY = tuple(Decimal(x) for x in ("0.8", "0.8", "0.9", "1.0", "1.0", "1.1", "1.1", "1.2", "1.2", "1.1", "0.9", "0.9"))
+DATA = RegionalData(
+    title="$title",
+    profiles=[
+        IndustryProfile("${name}_sector", "示例行业", "Example sector", D("0.30"), D("4"),
+                        factors("0.8 0.8 0.9 1.0 1.0 1.1 1.1 1.2 1.2 1.1 0.9 0.9"), SAMPLE_NOTE),
+    ],
+    feeds=[FeedSpec("${name}_price", "示例价格指数", "Example price index", "example")],
+    facts=[FactSpec("${name}_price_vs_mean", "${name}_price", "示例价格相对均值", "Example price vs mean")],
+    sample=DATA_DIR / "price_index.sample.csv",
+)
 
-
-class Config(ma.Schema):
-    """Per-bank configuration: where the price feed comes from (default: the bundled sample)."""
-
-    feed_url = ma.fields.String(load_default="")
-
-
-@hookimpl
-def plugin_config() -> PluginConfig:
-    return PluginConfig(title="$title", description="Sector profile and a price feed.", schema=Config)
-
-
-@hookimpl
-def register_industry_profiles(config) -> list[IndustryProfile]:
-    return [IndustryProfile("${name}_sector", "示例行业", "Example sector", Decimal("0.30"), Decimal("4"),
-                            SEASONALITY, "sample data")]
-
-
-def _fetch(config) -> list[FeedPoint]:
-    return feeds.read_points(config.get("feed_url") or DATA / "price_index.sample.csv")
-
-
-@hookimpl
-def register_industry_feeds(config) -> list[IndustryFeed]:
-    return [IndustryFeed("${name}_price", "示例价格指数", "Example price index", "index", fetch=_fetch)]
+hooks = DATA.hooks()
+plugin_config = hooks.plugin_config
+register_industry_profiles = hooks.register_industry_profiles
+register_industry_feeds = hooks.register_industry_feeds
+register_facts = hooks.register_facts
+register_portal_widgets = hooks.register_portal_widgets
 ''')
 
 _TESTS = Template('''\
 """Tests of $name, using only the fixtures of creditfactory.testing (no conftest needed)."""
 
-from decimal import Decimal
-
 import $package as plugin
-from creditfactory.db import CurrentTenant
-from creditfactory.plugins import feeds
+from creditfactory.testing import regional
 
 
-def test_profile_is_offered_to_banks_that_enable_the_plugin(enabled_plugin, plugin_host, tenant_a, tenant_b):
-    enabled_plugin(plugin, "$name", tenant_a)
-    with CurrentTenant.bind(tenant_a):
-        assert "${name}_sector" in {p.sector for p in plugin_host.collect("register_industry_profiles")}
-    with CurrentTenant.bind(tenant_b):
-        assert "${name}_sector" not in {p.sector for p in plugin_host.collect("register_industry_profiles")}
+def test_profiles_reach_only_banks_that_enabled_the_plugin(enabled_plugin, plugin_host, tenant_a, tenant_b):
+    regional.check_profiles_reach_only_enabling_banks(plugin, "$name", enabled_plugin, plugin_host, tenant_a, tenant_b)
 
 
-def test_sample_feed_reads(enabled_plugin, plugin_host, tenant_a):
-    enabled_plugin(plugin, "$name", tenant_a)
-    with CurrentTenant.bind(tenant_a):
-        feed, = plugin_host.collect("register_industry_feeds")
-    points = feed.fetch({})
-    assert points and all(point.value > Decimal(0) for point in points)
+def test_sample_feed_refreshes_and_feeds_the_fact(enabled_plugin, plugin_host, tenant_a, tenant_db, stub_broker):
+    regional.check_sample_feeds_refresh_and_feed_the_facts(plugin, "$name", enabled_plugin, plugin_host, tenant_a,
+                                                           tenant_db(tenant_a))
 ''')
 
 _README = Template('''\
@@ -123,7 +100,8 @@ Allow it on the platform with the setting `CREDITFACTORY_PLUGINS` (it lists the 
 `data/price_index.sample.csv` is **sample data**, illustrative only; point `feed_url` at the real source.
 ''')
 
-_SAMPLE = "date,value\n2026-01-01,100\n2026-04-01,102.5\n2026-07-01,104\n2026-10-01,101.5\n"
+_SAMPLE = ("date,value,series\n2026-01-01,100,example\n2026-04-01,102.5,example\n2026-07-01,104,example\n"
+           "2026-10-01,101.5,example\n")
 
 
 def new_plugin(name: str, directory: Path, title: str = "") -> Path:

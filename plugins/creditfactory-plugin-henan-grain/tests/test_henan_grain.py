@@ -2,49 +2,24 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
-
-import pytest
-
 import creditfactory_plugin_henan_grain as plugin
-from creditfactory.db import CurrentTenant
-from creditfactory.plugins import feeds
-from creditfactory.plugins.jobs import refresh_feeds
-from creditfactory.plugins.services import PluginConfigError
+from creditfactory.testing import regional
 
 
 def test_profiles_reach_only_banks_that_enabled_the_plugin(enabled_plugin, plugin_host, tenant_a, tenant_b):
-    enabled_plugin(plugin, "henan_grain", tenant_a)
-    with CurrentTenant.bind(tenant_a):
-        profiles = {p.sector: p for p in plugin_host.collect("register_industry_profiles")}
-    with CurrentTenant.bind(tenant_b):
-        elsewhere = {p.sector for p in plugin_host.collect("register_industry_profiles")}
-    assert "wheat_growing" in profiles and "wheat_growing" not in elsewhere
-    for profile in plugin.PROFILES:
-        assert abs(sum(profile.seasonality) / 12 - 1) <= Decimal("0.05"), profile.sector
+    regional.check_profiles_reach_only_enabling_banks(plugin, "henan_grain", enabled_plugin, plugin_host, tenant_a, tenant_b)
 
 
 def test_sample_feeds_refresh_and_feed_the_facts(enabled_plugin, plugin_host, tenant_a, tenant_db, stub_broker):
-    enabled_plugin(plugin, "henan_grain", tenant_a, {"mean_months": 12})
-    with CurrentTenant.bind(tenant_a):
-        refresh_feeds()
-        facts = {f.name: f for f in plugin_host.collect("register_facts")}
-        ratio = facts["ha_wheat_price_vs_12m_mean"].compute({})
-    points = feeds.series(tenant_db(tenant_a), "ha_wheat")
-    assert len(points) == 13
-    mean = sum(p.value for p in points) / len(points)
-    assert ratio == (points[-1].value / mean).quantize(Decimal("0.0001"))
+    regional.check_sample_feeds_refresh_and_feed_the_facts(plugin, "henan_grain", enabled_plugin, plugin_host, tenant_a,
+                                                           tenant_db(tenant_a))
 
 
-def test_the_widget_shows_the_latest_index(enabled_plugin, plugin_host, tenant_a, stub_broker):
-    enabled_plugin(plugin, "henan_grain", tenant_a)
-    with CurrentTenant.bind(tenant_a):
-        refresh_feeds()
-        widget, = plugin_host.collect("register_portal_widgets")
-        html = str(widget.render())
-    assert "<table" in html and "2026-11" in html
+def test_widget_and_configuration(enabled_plugin, plugin_host, tenant_a, stub_broker):
+    regional.check_widget_and_configuration(plugin, "henan_grain", enabled_plugin, plugin_host, tenant_a)
 
 
-def test_bad_configuration_is_refused_with_the_field_named(enabled_plugin, tenant_a):
-    with pytest.raises(PluginConfigError, match="mean_months"):
-        enabled_plugin(plugin, "henan_grain", tenant_a, {"mean_months": 99})
+def test_wheat_sells_at_the_june_harvest_and_maize_in_october():
+    profiles = {p.sector: p for p in plugin.DATA.profiles}
+    assert profiles["wheat_growing"].seasonality[5] == max(profiles["wheat_growing"].seasonality)
+    assert profiles["maize_growing"].seasonality[9] == max(profiles["maize_growing"].seasonality)

@@ -2,52 +2,28 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
-
-import pytest
-
 import creditfactory_plugin_yunnan_agri as plugin
 from creditfactory.db import CurrentTenant
-from creditfactory.plugins import feeds
-from creditfactory.plugins.jobs import refresh_feeds
-from creditfactory.plugins.services import PluginConfigError
+from creditfactory.testing import regional
 
 
 def test_profiles_reach_only_banks_that_enabled_the_plugin(enabled_plugin, plugin_host, tenant_a, tenant_b):
-    enabled_plugin(plugin, "yunnan_agri", tenant_a)
-    with CurrentTenant.bind(tenant_a):
-        profiles = {p.sector: p for p in plugin_host.collect("register_industry_profiles")}
-    with CurrentTenant.bind(tenant_b):
-        elsewhere = {p.sector for p in plugin_host.collect("register_industry_profiles")}
-    assert "cattle_fattening" in profiles and "cattle_fattening" not in elsewhere
-    for profile in plugin.PROFILES:
-        assert abs(sum(profile.seasonality) / 12 - 1) <= Decimal("0.05"), profile.sector
+    regional.check_profiles_reach_only_enabling_banks(plugin, "yunnan_agri", enabled_plugin, plugin_host, tenant_a, tenant_b)
 
 
 def test_sample_feeds_refresh_and_feed_the_facts(enabled_plugin, plugin_host, tenant_a, tenant_db, stub_broker):
-    enabled_plugin(plugin, "yunnan_agri", tenant_a, {"mean_months": 12})
-    with CurrentTenant.bind(tenant_a):
-        refresh_feeds()
-        facts = {f.name: f for f in plugin_host.collect("register_facts")}
-        ratio = facts["yn_cattle_price_vs_12m_mean"].compute({})
-    points = feeds.series(tenant_db(tenant_a), "yn_live_cattle")
-    assert len(points) == 13
-    mean = sum(p.value for p in points) / len(points)
-    assert ratio == (points[-1].value / mean).quantize(Decimal("0.0001"))
+    regional.check_sample_feeds_refresh_and_feed_the_facts(plugin, "yunnan_agri", enabled_plugin, plugin_host, tenant_a,
+                                                           tenant_db(tenant_a))
 
 
-def test_the_widget_shows_the_latest_index(enabled_plugin, plugin_host, tenant_a, stub_broker):
-    enabled_plugin(plugin, "yunnan_agri", tenant_a)
-    with CurrentTenant.bind(tenant_a):
-        refresh_feeds()
-        widget, = plugin_host.collect("register_portal_widgets")
-        html = str(widget.render())
-    assert "<table" in html and "2026-11" in html
+def test_widget_and_configuration(enabled_plugin, plugin_host, tenant_a, stub_broker):
+    regional.check_widget_and_configuration(plugin, "yunnan_agri", enabled_plugin, plugin_host, tenant_a)
 
 
-def test_bad_configuration_is_refused_with_the_field_named(enabled_plugin, tenant_a):
-    with pytest.raises(PluginConfigError, match="mean_months"):
-        enabled_plugin(plugin, "yunnan_agri", tenant_a, {"mean_months": 99})
+def test_tea_is_picked_in_spring_and_coffee_in_winter():
+    profiles = {p.sector: p for p in plugin.DATA.profiles}
+    assert profiles["tea_growing"].seasonality[3] == max(profiles["tea_growing"].seasonality)  # April
+    assert profiles["coffee_growing"].seasonality[11] > profiles["coffee_growing"].seasonality[5]
 
 
 def test_the_grass_and_feed_loans_are_offered_and_valid_products(enabled_plugin, plugin_host, tenant_a):
