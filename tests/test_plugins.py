@@ -456,3 +456,63 @@ def test_the_banks_dashboard_shows_its_plugins_widgets_to_staff(enabled_plugin, 
     assert page.status_code == 200  # the broken widget is left out, never a 500
     html = page.get_data(as_text=True)
     assert '<p class="tea">103.5</p>' in html and "坏组件" not in html
+
+
+# --- plugins' own tables ----------------------------------------------------------------------------------------------
+
+def test_hook_register_migrations(plugin_host, tenant_factory, tmp_path):
+    """A plugin's tables are created at provisioning and upgraded by the orchestrator, with its own version table;
+    a table without the plugin's prefix is refused."""
+    from sqlalchemy import text
+
+    from creditfactory.db import engine_for
+    from creditfactory.plugins.types import PluginMigrations
+    from creditfactory.tenancy import migrations
+
+    versions = tmp_path / "herds" / "versions"
+    versions.mkdir(parents=True)
+    (tmp_path / "herds" / "script.py.mako").write_text("")
+    (tmp_path / "herds" / "env.py").write_text("")
+    (versions / "h001.py").write_text(textwrap.dedent('''\
+        from alembic import op
+        import sqlalchemy as sa
+        revision, down_revision, branch_labels, depends_on = "h001", None, None, None
+
+        def upgrade():
+            op.create_table("herds_cattle", sa.Column("id", sa.Integer(), primary_key=True),
+                            sa.Column("ear_tags", sa.Integer(), nullable=False))
+        '''))
+    herds = plugin("herds", register_migrations=lambda: PluginMigrations(tmp_path / "herds", "herds_"))
+    plugin_host.register(herds, "herds")
+
+    bank = tenant_factory()
+    with engine_for(bank.cluster).connect() as conn:
+        tables = set(conn.scalars(text("SELECT tablename FROM pg_tables WHERE schemaname = :s"), {"s": bank.schema}))
+        assert {"herds_cattle", "alembic_version_herds"} <= tables
+        assert conn.scalar(text(f'SELECT version_num FROM "{bank.schema}".alembic_version_herds')) == "h001"
+
+    (versions / "h002.py").write_text(textwrap.dedent('''\
+        from alembic import op
+        import sqlalchemy as sa
+        revision, down_revision, branch_labels, depends_on = "h002", "h001", None, None
+
+        def upgrade():
+            op.add_column("herds_cattle", sa.Column("breed", sa.String(40), nullable=True))
+        '''))
+    report = migrations.upgrade(workers=1)
+    assert report.plugin_failures == {}
+    with engine_for(bank.cluster).connect() as conn:
+        assert conn.scalar(text(f'SELECT version_num FROM "{bank.schema}".alembic_version_herds')) == "h002"
+
+    (versions / "h003.py").write_text(textwrap.dedent('''\
+        from alembic import op
+        import sqlalchemy as sa
+        revision, down_revision, branch_labels, depends_on = "h003", "h002", None, None
+
+        def upgrade():
+            op.create_table("cattle", sa.Column("id", sa.Integer(), primary_key=True))
+        '''))
+    report = migrations.upgrade(workers=1, slugs=[bank.slug])
+    assert "lack its prefix" in report.plugin_failures[bank.slug]
+    with engine_for(bank.cluster).connect() as conn:  # rolled back: still h002, no stray table
+        assert conn.scalar(text(f'SELECT version_num FROM "{bank.schema}".alembic_version_herds')) == "h002"

@@ -142,7 +142,9 @@ def db_upgrade(workers: int | None, canary: int, slugs: tuple[str, ...], as_json
             click.echo(f"  FAILED {result.slug}: {result.error}", err=True)
         if report.aborted_after_canary:
             click.echo("canary failed: the other tenants were not touched", err=True)
-    if report.failed:
+        for slug, error in report.plugin_failures.items():
+            click.echo(f"  FAILED plugin tables of {slug}: {error}", err=True)
+    if report.failed or report.plugin_failures:
         sys.exit(1)
 
 

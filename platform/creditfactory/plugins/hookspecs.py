@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
-    from .types import (Blueprint, FactDefinition, IndustryFeed, IndustryProfile, PluginConfig, PortalWidget,
-                        ProductTemplate)
+    from .types import (Blueprint, FactDefinition, IndustryFeed, IndustryProfile, PluginConfig, PluginMigrations,
+                        PortalWidget, ProductTemplate)
 
 PROJECT = "creditfactory"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -67,6 +67,13 @@ def register_blueprints() -> "list[Blueprint]":
     """Fires once at application start. Return Flask blueprints with extra pages; each view must declare its access
     (``login_required`` or ``public(reason)``) like the core's. Their routes answer only for banks that enabled the
     plugin (others get 404)."""
+
+
+@hookspec
+def register_migrations() -> "PluginMigrations | None":
+    """Fires when the orchestrator migrates tenant schemas and when a bank is provisioned. Return the
+    :class:`PluginMigrations` of the tenant tables the plugin owns (every bank gets them, enabled or not, so a bank
+    can enable the plugin at any time), or ``None``."""
 
 
 @hookspec

@@ -42,7 +42,7 @@ KILL_SWITCH = "CREDITFACTORY_PLUGINS_DISABLED"
 #: Built-in plugins: first-party behaviour implemented through the public hooks, always enabled.
 BUILTIN = ("creditfactory.plugins.builtin",)
 #: Hooks called once per process at start-up (no bank bound, no time-out).
-STARTUP_HOOKS = frozenset({"plugin_config", "register_blueprints"})
+STARTUP_HOOKS = frozenset({"plugin_config", "register_blueprints", "register_migrations"})
 
 
 @dataclass

@@ -5,13 +5,14 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
+from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import marshmallow
 from flask import Blueprint
 
 __all__ = ["Blueprint", "FactDefinition", "FeedPoint", "IndustryFeed", "IndustryProfile", "PluginConfig",
-           "PortalWidget", "ProductTemplate"]
+           "PluginMigrations", "PortalWidget", "ProductTemplate"]
 
 
 @dataclass(frozen=True)
@@ -100,3 +101,16 @@ class PortalWidget:
 
     title: str
     render: Callable[[], Any]
+
+
+@dataclass(frozen=True)
+class PluginMigrations:
+    """Tenant tables a plugin owns: its Alembic script folder and the prefix every one of its tables carries.
+
+    The migration orchestrator (``creditfactory db upgrade``) and provisioning run them in every bank's schema,
+    recording the plugin's revision in its own version table ``alembic_version_<plugin>``. Migrations name no
+    schema (they run under the bank's ``search_path``); a table without the prefix is refused.
+    """
+
+    script_location: Path
+    table_prefix: str

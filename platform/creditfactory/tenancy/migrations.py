@@ -59,6 +59,8 @@ class UpgradeReport:
     aborted_after_canary: bool = False
     #: cluster -> (stale spare schemas dropped, spares built)
     spares: dict[str, tuple[int, int]] = field(default_factory=dict)
+    #: Plugins' own tables: tenant slug -> error, for tenants where a plugin's migrations failed.
+    plugin_failures: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
 
     @property
@@ -257,6 +259,7 @@ def upgrade(*, workers: int | None = None, canary: int = 0, slugs: Iterable[str]
                     for future in as_completed(futures):
                         collect(future.result())
             _record(report.results, by_slug)
+            report.plugin_failures = _upgrade_plugin_tables(targets, {r.slug for r in report.failed})
             # Spares built from the old head must never be claimed; rebuild the pool at the new one.
             report.spares = spares.refresh_all()
         finally:
@@ -264,6 +267,28 @@ def upgrade(*, workers: int | None = None, canary: int = 0, slugs: Iterable[str]
             lock_conn.commit()
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _upgrade_plugin_tables(targets: list[TenantTarget], skip: set[str]) -> dict[str, str]:
+    """Run the plugins' own migrations in every tenant schema whose core upgrade did not fail; one tenant's failure
+    is reported and rolls back only that tenant's plugin changes. Costs nothing when no plugin owns tables."""
+    from ..plugins import get_host
+    from ..plugins.migrations import declared, upgrade_schema
+
+    host = get_host()
+    if not declared(host):
+        return {}
+    failures = {}
+    for target in targets:
+        if target.slug in skip:
+            continue
+        try:
+            with engine_for(target.cluster).begin() as conn:
+                conn.exec_driver_sql(f"SET LOCAL search_path TO {quote_schema(target.schema)}")
+                upgrade_schema(conn, target.schema, host)
+        except Exception as exc:  # reported like a core failure; the other tenants go on
+            failures[target.slug] = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
+    return failures
 
 
 def status() -> tuple[str | None, str, list[TenantVersion]]:

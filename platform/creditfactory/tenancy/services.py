@@ -144,6 +144,17 @@ def list_tenants(session: Session) -> list[Tenant]:
     return list(session.scalars(select(Tenant).order_by(Tenant.slug)))
 
 
+def _create_plugin_tables(conn, schema: str) -> None:
+    """The tables plugins own, in the new bank's schema, in the provisioning transaction (none: no cost)."""
+    from ..plugins import get_host
+    from ..plugins.migrations import declared, upgrade_schema
+
+    host = get_host()
+    if declared(host):
+        conn.exec_driver_sql(f"SET LOCAL search_path TO {quote_schema(schema)}")
+        upgrade_schema(conn, schema, host)
+
+
 def provision(spec: TenantSpec, *, metadata: MetaData | None = None) -> TenantRef:
     """Create the registry entry, then schema + create_all + stamp head in one transaction.
 
@@ -183,6 +194,7 @@ def provision(spec: TenantSpec, *, metadata: MetaData | None = None) -> TenantRe
         with engine_for(spec.cluster).begin() as conn:
             if not spares.claim(conn, schema, metadata=metadata, revision=revision):
                 create_tenant_schema(conn, schema, metadata=metadata, revision=revision)
+            _create_plugin_tables(conn, schema)
             if spec.parameters:
                 conn.execute(
                     text(f"INSERT INTO {quote_schema(schema)}.tenant_parameter (key, value) VALUES (:key, CAST(:value AS jsonb))"),
