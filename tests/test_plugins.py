@@ -247,12 +247,12 @@ def test_hook_register_product_templates(enabled_plugin, plugin_host, tenant_a):
     from creditfactory.plugins.types import ProductTemplate
 
     def register_product_templates(config):
-        return [ProductTemplate("yn_grass_loan", {"name_zh": "草贷", "name_en": "Grass loan"})]
+        return [ProductTemplate("yn_grass_loan", "草贷", "Grass loan", {"amount": {"min": "5000", "max": "200000"}})]
 
     enabled_plugin(plugin("products", register_product_templates=register_product_templates), "products", tenant_a)
     with CurrentTenant.bind(tenant_a):
         template, = plugin_host.collect("register_product_templates")
-    assert template.terms["name_zh"] == "草贷"
+    assert template.name_zh == "草贷" and template.terms["amount"]["max"] == "200000"
 
 
 def test_hook_register_portal_widgets(enabled_plugin, plugin_host, tenant_a):
