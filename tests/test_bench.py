@@ -49,8 +49,9 @@ def base_settings(tmp_path, test_server):
     settings_module._current = previous
 
 
-def _context(base_settings, test_server, *, n: int, workers: int | None = None) -> BenchContext:
-    return BenchContext(n=n, workers=workers, server_url=test_server, settings=base_settings)
+def _context(base_settings, test_server, *, n: int, workers: int | None = None,
+             options: dict | None = None) -> BenchContext:
+    return BenchContext(n=n, workers=workers, server_url=test_server, settings=base_settings, options=options or {})
 
 
 def _databases(url: str, prefix: str) -> set[str]:
@@ -201,3 +202,14 @@ def test_routing_bench_reports_overhead_guard_and_pools(base_settings, test_serv
     assert {"p50_ms", "p95_ms", "p99_ms", "overhead_p50_ms", "binding_p50_us", "startup_s"} <= set(result)
     assert result["set_local_per_transaction"] == 1
     assert result["connection_pools"] == 1 and result["registered_tenants"] == 1001
+
+
+def test_api_bench_drives_every_flow_through_gunicorn(base_settings, test_server):
+    """A short run with few users: every flow answers through real HTTP, with no failed request, and the web
+    workers' memory is read (the targets themselves are for an idle machine, reported by the benchmark)."""
+    result = BENCHES["api"](_context(base_settings, test_server, n=3, options={"duration": 3, "tenants": 20}))
+    assert json.loads(json.dumps(result)) == result
+    assert result["errors"] == 0, {flow: data["first_errors"] for flow, data in result["flows"].items()}
+    assert all(result["flows"][flow]["requests"] > 0 for flow in ("intake", "loan_read", "repayment"))
+    assert result["registered_tenants"] == 21 and result["worker_rss_mb"]
+    assert settings_module.get() is base_settings

@@ -127,10 +127,13 @@ def _bench_help() -> str:
 @click.option("--rules", "rules", default=None,
               help="decisions: rule-set sizes per stage, comma-separated (default 100,1500,3000).")
 @click.option("--loans", type=click.IntRange(1, 10_000_000), default=None, help="cob: loans in the portfolio.")
-@click.option("--tenants", type=click.IntRange(1, 1000), default=None, help="cob: tenants the loans are split over.")
+@click.option("--tenants", type=click.IntRange(1, 5000), default=None,
+              help="cob: tenants the loans are split over; api: banks registered (default 1000).")
+@click.option("--users", type=click.IntRange(1, 512), default=None, help="api: concurrent users (default 32).")
+@click.option("--duration", type=click.FloatRange(1, 3600), default=None, help="api: seconds of load (default 30).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress messages on stderr.")
 def bench(name: str, as_json: bool, n: int | None, workers: int | None, rules: str | None, loans: int | None,
-          tenants: int | None, quiet: bool) -> None:
+          tenants: int | None, users: int | None, duration: float | None, quiet: bool) -> None:
     chosen = BENCHES[name]
     options: dict = {}
     if rules is not None:
@@ -142,10 +145,17 @@ def bench(name: str, as_json: bool, n: int | None, workers: int | None, rules: s
             raise click.BadOptionUsage("rules", "--rules takes sizes like 100,1500,3000") from None
         if not 1 <= len(options["rules"]) <= 3 or min(options["rules"]) < 1:
             raise click.BadOptionUsage("rules", "--rules takes one to three positive sizes")
-    if (loans is not None or tenants is not None) and name != "cob":
-        raise click.BadOptionUsage("loans", "--loans and --tenants are options of the cob benchmark")
+    if loans is not None and name != "cob":
+        raise click.BadOptionUsage("loans", "--loans is an option of the cob benchmark")
+    if tenants is not None and name not in ("cob", "api"):
+        raise click.BadOptionUsage("tenants", "--tenants is an option of the cob and api benchmarks")
+    if (users is not None or duration is not None) and name != "api":
+        raise click.BadOptionUsage("users", "--users and --duration are options of the api benchmark")
     if name == "cob":
         options.update(loans=loans, tenants=tenants)
+    if name == "api":
+        options.update(tenants=tenants, duration=duration)
+        n = users if users is not None else n
     if workers is not None and chosen.default_workers is None:
         raise click.BadOptionUsage("workers", f"benchmark {name!r} takes no --workers")
     try:

@@ -1,0 +1,266 @@
+"""``api``: the platform under load through real HTTP: gunicorn on loopback, a seeded bank, concurrent users.
+
+Three flows, each run for the whole duration by its share of the users, every request a fresh bearer-token call:
+
+* **intake** — ``POST /t/<bank>/api/v1/applications`` with an Idempotency-Key (intake runs the admission decision
+  where the decision engine is wired in);
+* **loan read** — ``GET /t/<bank>/api/v1/loans/<reference>``;
+* **repayment** — ``POST /t/<bank>/api/v1/loans/<reference>/repayments`` (10 yuan, a new Idempotency-Key each).
+
+Reports requests per second, p50/p95/p99 and errors per flow and overall, and the resident memory of each web
+worker with ``--tenants`` banks registered (default 1,000, registry rows only: a worker's memory grows with the
+registry it caches, not with schemas it never touches). The load generator is threads in this process, keeping one
+HTTP connection per user; it shares the 2 cores with the server, so figures are conservative.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from decimal import Decimal
+from typing import Any
+
+from . import BenchContext, register
+from .common import BenchFailure, bench_settings, environment, latency_summary, temporary_database
+
+FLOWS = ("intake", "loan_read", "repayment")
+TARGET_RPS = 200
+TARGET_P95_MS = 100
+TARGET_RSS_MB = 200
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _seed(slug: str) -> dict[str, Any]:
+    """One bank with a product, a customer, a disbursed loan and a machine client; returns what the users need."""
+    from ..audit import Actor, ActorKind, CurrentActor
+    from ..db import CurrentTenant, SystemContext, shared_session, tenant_session
+    from ..identity.oauth import services as oauth_services
+    from ..identity.principal import CurrentPrincipal
+    from ..lending.calc.schedule import Method, ScheduleTerms, build_schedule
+    from ..lending.customers.services import create_customer
+    from ..lending.loans.services import open_loan
+    from ..lending.products import declared
+    from ..settings import get
+    from ..tenancy import services
+
+    tenant = services.provision(services.TenantSpec.from_mapping({
+        "slug": slug, "name_zh": "负载测试村镇银行", "name_en": "Load test village bank",
+        "legal_entity_code": "BENCH-API", "province": "云南省"}))
+    tenants_dir = get().tenants_dir
+    officer = _officer(slug)
+    with CurrentActor.bind(Actor(id="bench:api", kind=ActorKind.SYSTEM)):
+        declared.publish_templates(declared.load_folder(tenants_dir), __import__("pathlib").Path(tenants_dir))
+        declared.apply_tenant_products(slug, [{"code": "biz_operating", "template": "biz_operating",
+                                               "template_version": 1}])
+        with CurrentTenant.bind(tenant), CurrentPrincipal.bind(officer), tenant_session(tenant) as session, \
+                session.begin():
+            from sqlalchemy import select
+
+            from ..lending.products.models import Product
+
+            product_id = session.scalar(select(Product.id).where(Product.code == "biz_operating"))
+            customer = create_customer(session, kind="individual", name="张三", mobile="13812345678",
+                                       resident_id="11010519491231002X")
+            schedule = build_schedule(ScheduleTerms(Method.EQUAL_INSTALLMENT, Decimal("100000"), Decimal("0.0612"),
+                                                    120, dt.date.today()))
+            loan = open_loan(session, reference="BENCH-LOAN", customer_id=customer.id, principal=Decimal("100000"),
+                             annual_rate=Decimal("0.0612"), product_id=product_id,
+                             installments=[{"due_date": p.due_date, "principal": p.principal, "interest": p.interest}
+                                           for p in schedule.periods])
+            customer_id, reference = customer.id, loan.reference
+    with SystemContext("bench api: client"), shared_session() as session, session.begin():
+        issued = oauth_services.create_client(session, "load test", "applications:write loans:read loans:write",
+                                              tenant_slug=slug)
+    return {"slug": slug, "customer_id": customer_id, "product_id": product_id, "loan": reference,
+            "officer_id": officer.user_id,
+            "client_id": issued.client.client_id, "secret": issued.client_secret}
+
+
+def _officer(slug: str):
+    """A real staff user holding the loan officer's and operations' roles in the bank, as a principal."""
+    from ..db import SystemContext, shared_session
+    from ..identity import services as identity_services
+    from ..identity.permissions import Context
+    from ..identity.principal import Principal
+    from ..identity.roles import STANDARD_ROLES
+
+    roles = ("loan_officer", "operations")
+    with SystemContext("bench api: staff"), shared_session() as session, session.begin():
+        user, _ = identity_services.create_user(session, f"bench.{slug}", "负载测试客户经理",
+                                                password="a long enough passphrase")
+        for role in roles:
+            identity_services.grant(session, user.username, role, slug)
+        user_id = user.id
+    permissions = frozenset(p for role in roles for p in STANDARD_ROLES[role].permissions)
+    return Principal(user_id, f"bench.{slug}", Context.TENANT, slug, permissions, frozenset(roles))
+
+
+def _token(port: int, seed: dict[str, Any]) -> str:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    basic = base64.b64encode(f"{seed['client_id']}:{seed['secret']}".encode()).decode()
+    connection.request("POST", "/oauth/token", body="grant_type=client_credentials",
+                       headers={"Authorization": f"Basic {basic}",
+                                "Content-Type": "application/x-www-form-urlencoded"})
+    response = connection.getresponse()
+    body = json.loads(response.read())
+    if response.status != 200:
+        raise BenchFailure(f"could not get a token: {response.status} {body}")
+    return body["access_token"]
+
+
+def _request(flow: str, seed: dict[str, Any]) -> tuple[str, str, bytes | None, dict[str, str]]:
+    prefix = f"/t/{seed['slug']}/api/v1"
+    key = {"Idempotency-Key": uuid.uuid4().hex}
+    if flow == "intake":
+        body = {"customer_id": seed["customer_id"], "product_id": seed["product_id"], "amount": "50000",
+                "term_months": 12, "channel": "field_app", "purpose": "进货", "officer_id": seed["officer_id"]}
+        return "POST", f"{prefix}/applications", json.dumps(body).encode(), key
+    if flow == "loan_read":
+        return "GET", f"{prefix}/loans/{seed['loan']}", None, {}
+    return "POST", f"{prefix}/loans/{seed['loan']}/repayments", json.dumps({"amount": "10.00"}).encode(), key
+
+
+def _user(port: int, token: str, flow: str, seed: dict[str, Any], deadline: float,
+          results: dict[str, list], errors: dict[str, list]) -> None:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    while time.monotonic() < deadline:
+        method, path, body, extra = _request(flow, seed)
+        started = time.perf_counter()
+        try:
+            connection.request(method, path, body=body, headers={**headers, **extra})
+            response = connection.getresponse()
+            payload = response.read()
+        except (OSError, http.client.HTTPException) as exc:
+            errors[flow].append(f"{type(exc).__name__}: {exc}")
+            connection.close()
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            continue
+        elapsed = time.perf_counter() - started
+        if response.status >= 400:
+            errors[flow].append(f"{response.status} {payload[:200]!r}")
+        else:
+            results[flow].append(elapsed)
+
+
+def _rss_mb(pid: int) -> float | None:
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children", encoding="ascii") as children:
+            return [int(child) for child in children.read().split()]
+    except OSError:
+        return []
+
+
+@register("api", "Load test through HTTP: intake, loan read, repayment under concurrent users", default_n=32)
+def run(ctx: BenchContext) -> dict[str, Any]:
+    from ..db import engines
+    from ..tenancy import migrations
+    from .routing import _register_tenants
+
+    users = ctx.n
+    duration = float(ctx.options.get("duration") or 30)
+    registered = int(ctx.options.get("tenants") or 1000)
+    with temporary_database(ctx.server_url, "cf_bench_api") as url, bench_settings(ctx.settings, url) as settings:
+        with engines.engine_for().connect() as conn:
+            facts = environment(conn, server_url=ctx.server_url, embedded=ctx.embedded)
+        migrations.upgrade(workers=1)
+        ctx.progress(f"registering {registered} banks and seeding one")
+        _register_tenants(registered)
+        seed = _seed("apibench")
+        port = _free_port()
+        env = {**os.environ, "CREDITFACTORY_DATABASE_URL": url, "CREDITFACTORY_DATA_DIR": settings.data_dir,
+               "CREDITFACTORY_SECRET_KEY": "bench-api-" + uuid.uuid4().hex, "CREDITFACTORY_LOG_LEVEL": "WARNING",
+               "CREDITFACTORY_RATELIMIT_OAUTH": "100000/minute", "GUNICORN_BIND": f"127.0.0.1:{port}",
+               "GUNICORN_MAX_REQUESTS": "0"}
+        if settings.master_key:
+            env["CREDITFACTORY_MASTER_KEY"] = settings.master_key
+        server = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "python:creditfactory.gunicorn_conf",
+                                   "--access-logfile", "/dev/null", "creditfactory.wsgi:app"], env=env,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+        try:
+            ctx.progress("waiting for gunicorn")
+            for _ in range(240):
+                try:
+                    token = _token(port, seed)
+                    break
+                except (OSError, http.client.HTTPException):
+                    if server.poll() is not None:
+                        raise BenchFailure(f"gunicorn exited: {server.stderr.read().decode()[-2000:]}")
+                    time.sleep(0.5)
+            else:
+                raise BenchFailure("gunicorn did not answer within 120 s")
+            for flow in FLOWS:  # warm every worker's code path once
+                method, path, body, extra = _request(flow, seed)
+                warm = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+                warm.request(method, path, body=body, headers={"Authorization": f"Bearer {token}",
+                                                                "Content-Type": "application/json", **extra})
+                warm.getresponse().read()
+            ctx.progress(f"{users} users for {duration:.0f} s")
+            results: dict[str, list] = {flow: [] for flow in FLOWS}
+            errors: dict[str, list] = {flow: [] for flow in FLOWS}
+            deadline = time.monotonic() + duration
+            threads = [threading.Thread(target=_user, args=(port, token, FLOWS[i % len(FLOWS)], seed, deadline,
+                                                            results, errors), daemon=True) for i in range(users)]
+            started = time.monotonic()
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(duration + 60)
+            elapsed = time.monotonic() - started
+            workers = _children(server.pid)
+            rss = [value for value in (_rss_mb(pid) for pid in workers) if value is not None]
+        finally:
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait(30)
+
+    flows = {}
+    for flow in FLOWS:
+        samples = results[flow]
+        flows[flow] = {"requests": len(samples), "errors": len(errors[flow]), "rps": round(len(samples) / elapsed, 1),
+                       **(latency_summary(samples) if samples else {}),
+                       "first_errors": errors[flow][:3]}
+    everything = [value for flow in FLOWS for value in results[flow]]
+    if not everything:
+        raise BenchFailure(f"no request succeeded: {[errors[flow][:2] for flow in FLOWS]}")
+    total_errors = sum(len(errors[flow]) for flow in FLOWS)
+    overall = {"requests": len(everything), "errors": total_errors, "rps": round(len(everything) / elapsed, 1),
+               **latency_summary(everything)}
+    problems = []
+    intake = flows["intake"]
+    if intake["requests"] and (intake["rps"] < TARGET_RPS or intake.get("p95_ms", 1e9) > TARGET_P95_MS):
+        problems.append(f"intake {intake['rps']} req/s at p95 {intake.get('p95_ms')} ms "
+                        f"(target ≥ {TARGET_RPS} req/s at p95 ≤ {TARGET_P95_MS} ms)")
+    if total_errors:
+        problems.append(f"{total_errors} failed requests")
+    if rss and max(rss) > TARGET_RSS_MB:
+        problems.append(f"web worker RSS {max(rss):.0f} MB > {TARGET_RSS_MB} MB")
+    return {"name": "api", "n": users, "users": users, "duration_s": round(elapsed, 1),
+            "registered_tenants": registered + 1, "web_workers": len(workers),
+            "worker_rss_mb": [round(value, 1) for value in rss], "flows": flows, **overall,
+            "environment": facts, "ok": not problems, "problems": problems}
