@@ -20,7 +20,7 @@ import gc
 from bisect import bisect_left, bisect_right
 from collections import deque
 from functools import partial
-from itertools import compress, repeat
+from itertools import accumulate, repeat
 from typing import Any
 
 from .tables import CompiledTable
@@ -34,6 +34,16 @@ _STRONGEST = bytes(3 if b & 4 else 2 if b & 2 else 1 if b & 1 else 0 for b in ra
 
 
 consume = partial(deque, maxlen=0)
+_plus_one = (1).__add__
+_minus_one = (-1).__add__
+
+
+def _ones(buf: bytes):
+    """Indexes of the 1 bytes of ``buf``, iterated in C over the hits only (not over every byte): the lengths of
+    the runs between them, accumulated."""
+    parts = buf.split(b"\x01")
+    parts.pop()
+    return map(_minus_one, accumulate(map(_plus_one, map(len, parts))))
 
 
 class _ColumnPlan:
@@ -154,7 +164,6 @@ def plan_for(compiled) -> list[_TablePlan] | None:
 def backtest_batch(compiled, plans: list[_TablePlan], applications: list[dict]) -> list[tuple]:
     """(outcome, reason codes) per application, column-wise; raises _Unsupported for the row path."""
     n = len(applications)
-    indexes = range(n)
     everyone = int.from_bytes(b"\x01" * n, "little")
     reasons: list[list[str]] = [[] for _ in range(n)]
     by_severity = [0, 0, 0, 0]
@@ -197,7 +206,7 @@ def backtest_batch(compiled, plans: list[_TablePlan], applications: list[dict]) 
             else:
                 reason, severity = row
                 if reason:  # append to each matching application's list, every loop in C
-                    consume(map(list.append, map(reasons.__getitem__, compress(indexes, buf)), repeat(reason)))
+                    consume(map(list.append, map(reasons.__getitem__, _ones(buf)), repeat(reason)))
                 if severity:
                     by_severity[severity] |= m
             if first and not remaining:
