@@ -133,3 +133,25 @@ def test_head_office_standard_draft_published_by_another(app):
     assert published.status_code == 200 and published.json["status"] == "published"
     listed = http.get("/api/v1/ruleset-templates", headers=other).json
     assert any(v["id"] == draft.json["id"] for v in listed)
+
+
+def test_publication_approved_on_the_approvals_page(app, bank, make_user):
+    import re
+
+    from test_products_api import HTML, log_in_person
+
+    http = app.test_client()
+    prefix = f"/t/{bank.slug}"
+    maker = bearer(person_token(app, bank, make_user("risk_manager", bank), "rulesets:read config:write"))
+    draft = http.post(f"{prefix}/api/v1/decisions/overlays", headers=maker, json={
+        "code": "std-admission", "overlay": {}, "effective_from": "2999-01-01"}).json
+    change = http.post(f"{prefix}/api/v1/decisions/overlays/{draft['id']}/publication", headers=maker).json
+    checker = app.test_client()
+    log_in_person(checker, bank, make_user("risk_manager", bank))
+    page = checker.get(f"{prefix}/admin/approvals", headers=HTML).get_data(as_text=True)
+    assert "decisions.overlay.publish" in page
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page)[1]
+    done = checker.post(f"{prefix}/admin/approvals/{change['id']}", headers=HTML,
+                        data={"decision": "approve", "csrf_token": csrf})
+    assert done.status_code == 302, done.get_data(as_text=True)
+    assert http.get(f"{prefix}/api/v1/decisions/overlays/{draft['id']}", headers=maker).json["status"] == "published"
