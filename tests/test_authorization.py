@@ -119,7 +119,7 @@ def _matrix_standard_draft() -> int:
         return decision_services.save_standard_draft(s, MATRIX_STANDARD, dt.date(2999, 1, 1)).id
 
 
-# Decisions: the matrix database has no published standard rule set and no overlay or decision row, so the
+# Decisions: the samples name a standard rule set, overlay version and decision that do not exist, so the
 # services answer 404 (proof the token passed); tests/test_decisions_api.py has the positive paths.
 SAMPLES.update({
     ("post", "/api/v1/decisions/overlays"): {"json": {"code": "matrix-none", "overlay": {},
