@@ -106,6 +106,45 @@ SAMPLES: dict[tuple[str, str], dict[str, Any] | Callable[[Any], dict[str, Any]]]
     ("post", "/api/v1/loans/{reference}/reversals"): {
         **MATRIX_LOAN, "json": {"idempotency_key": "matrix-repayment-0", "reason": "authorization matrix"}},
 }
+MATRIX_STANDARD = {"code": "matrix-standard", "stage": "approval", "tables": [], "rules": [
+    {"id": "MATRIX-R", "when": "application.amount > 1", "action": "refer", "reason_code": "MX"}],
+    "reasons": {"MX": {"code": "MX", "customer_zh": "人工审核", "customer_en": "Manual review", "staff_zh": "矩阵",
+                       "staff_en": "Matrix"}}}
+
+
+def _matrix_standard_draft() -> int:
+    """A fresh head-office draft authored by the system (so any token may publish it: not its author)."""
+    from creditfactory.decisions import services as decision_services
+    import datetime as dt
+
+    with SystemContext("test: matrix standard draft"), shared_session() as s, s.begin():
+        return decision_services.save_standard_draft(s, MATRIX_STANDARD, dt.date(2999, 1, 1)).id
+
+
+# Decisions: the samples name a standard rule set, overlay version and decision that do not exist, so the
+# services answer 404 (proof the token passed); tests/test_decisions_api.py has the positive paths.
+SAMPLES.update({
+    ("post", "/api/v1/decisions/overlays"): {"json": {"code": "matrix-none", "overlay": {},
+                                                      "effective_from": "2026-12-01"}, "allowed": 404},
+    ("post", "/api/v1/decisions/overlays/validation"): {"json": {"code": "matrix-none", "overlay": {}},
+                                                        "allowed": 404},
+    ("get", "/api/v1/decisions/overlays/{version_id}"): {"path": {"version_id": 999999999}, "allowed": 404},
+    ("put", "/api/v1/decisions/overlays/{version_id}"): {"path": {"version_id": 999999999},
+                                                         "json": {"overlay": {}}, "allowed": 404},
+    ("get", "/api/v1/decisions/overlays/{version_id}/diff"): {"path": {"version_id": 999999999}, "allowed": 404},
+    ("post", "/api/v1/decisions/overlays/{version_id}/publication"): {"path": {"version_id": 999999999},
+                                                                      "allowed": 404},
+    ("get", "/api/v1/decisions/records/{record_id}"): {"path": {"record_id": 999999999}, "allowed": 404},
+    ("get", "/api/v1/decisions/records/{record_id}/explanation"): {"path": {"record_id": 999999999},
+                                                                   "query": {"locale": "en"}, "allowed": 404},
+    ("post", "/api/v1/decisions/records/{record_id}/override"): {
+        "path": {"record_id": 999999999}, "json": {"outcome": "approve", "justification": "checked in person"},
+        "allowed": 404},
+    # Head-office drafts are never in force for other tests: effective in 2999.
+    ("post", "/api/v1/ruleset-templates"): {"json": {"ruleset": MATRIX_STANDARD, "effective_from": "2999-01-01"}},
+    ("post", "/api/v1/ruleset-templates/{version_id}/publication"): lambda tenant: {
+        "path": {"version_id": _matrix_standard_draft()}},
+})
 #: Operations a machine client is refused although its scope names them: a maker-checker change records the
 #: person who proposed it, so the allowed (machine) caller gets 403; tests/test_products_api.py shows a person
 #: through an app succeeding.

@@ -76,6 +76,7 @@ def create_app(settings: settings_module.Settings | None = None, *, testing: boo
     api.register_blueprint(product_routes.blp)
     api.register_blueprint(product_routes.templates_blp)
     api.register_blueprint(decisions_routes.blp)
+    api.register_blueprint(decisions_routes.templates_blp)
     api.register_blueprint(identity_routes.blp)
     api.register_blueprint(application_routes.blp)
     api.register_blueprint(application_routes.committee_blp)

@@ -293,8 +293,16 @@ class CompiledRuleSet:
         """(outcome, reason codes) per application: the simulation path over stored applications.
 
         Same semantics as :meth:`evaluate` (tested so) without building Decision objects; facts are assumed
-        checked when they were stored. Rows with computed outputs take the full path.
+        checked when they were stored. Column-wise over batches (:mod:`.batch`) when the rule set allows it,
+        else per application.
         """
+        from .batch import backtest as column_wise
+
+        results = column_wise(self, applications)
+        return results if results is not None else self.backtest_rows(applications)
+
+    def backtest_rows(self, applications) -> list[tuple[Outcome, tuple[str, ...]]]:
+        """The per-application back-test (bitsets over rows); rows with computed outputs take the full path."""
         plans = []
         for t, prebuilt in zip(self.tables, self._prebuilt):
             rows = [(ready[0].reason_code, ready[1]) if ready is not None else None for ready in prebuilt]

@@ -1,4 +1,5 @@
-"""Decisions API: the facts rules may read and the rule-set versions in force for the tenant."""
+"""Decisions API: facts, rule sets in force, overlay drafts (validate, diff, propose publication), head-office
+standard drafts and publication, and stored decisions (explanation, human override)."""
 
 from __future__ import annotations
 
@@ -8,14 +9,21 @@ from typing import Any
 from flask.views import MethodView
 
 from ..db import session as tenant_session
+from ..db import shared_session
 from ..identity.scopes import Scope
 from ..web.smorest import Blueprint
+from . import services
 from .facts import CATALOGUE
-from .schemas import FactSchema, RuleSetInForceSchema, RuleSetQueryArgsSchema
+from .schemas import (ChangeRefSchema, DecisionRecordSchema, ExplanationArgsSchema, ExplanationSchema,
+                      FactSchema, OverlayDiffSchema, OverlayDraftSchema, OverlayUpdateSchema, OverlayVersionSchema,
+                      OverrideSchema, RuleSetInForceSchema, RuleSetQueryArgsSchema, StandardDraftSchema,
+                      StandardVersionSchema, ValidationRequestSchema, ValidationResultSchema)
 from .services import rule_sets_in_force  # also registers the overlay publication change kind
 
 blp = Blueprint("decisions", __name__, url_prefix="/decisions",
-                description="Decision engine: facts catalogue and rule sets in force.")
+                description="Decision engine: facts, rule sets in force, overlay drafts, stored decisions.")
+templates_blp = Blueprint("ruleset_templates", __name__, url_prefix="/ruleset-templates", tenant_required=False,
+                          description="Head-office standard rule sets (标准规则): drafts and publication.")
 
 
 @blp.route("/facts")
@@ -36,3 +44,131 @@ class RuleSetViews(MethodView):
         """Standard version and tenant overlay in force per stage"""
         with tenant_session() as session:
             return rule_sets_in_force(session, args["on"] or dt.date.today())
+
+
+@blp.route("/overlays")
+class OverlayListViews(MethodView):
+    @blp.auth(Scope.RULESETS_READ)
+    @blp.response(200, OverlayVersionSchema(many=True))
+    def get(self):
+        """Every overlay version of the bank, newest first"""
+        with tenant_session() as session:
+            return services.list_overlays(session)
+
+    @blp.auth(Scope.CONFIG_WRITE)
+    @blp.arguments(OverlayDraftSchema)
+    @blp.response(201, OverlayVersionSchema)
+    def post(self, args: dict[str, Any]):
+        """Save a new overlay draft (refused with the error's position when it does not compile)"""
+        with tenant_session() as session, session.begin(), shared_session() as shared:
+            return services.save_overlay_draft(session, shared, args["code"], args["overlay"],
+                                               args["effective_from"])
+
+
+@blp.route("/overlays/validation")
+class OverlayValidationViews(MethodView):
+    @blp.auth(Scope.CONFIG_WRITE)
+    @blp.arguments(ValidationRequestSchema)
+    @blp.response(200, ValidationResultSchema)
+    def post(self, args: dict[str, Any]):
+        """Check an overlay against the latest published standard without saving it"""
+        with tenant_session() as session, shared_session() as shared:
+            return services.validate_overlay(session, shared, args["code"], args["overlay"])
+
+
+@blp.route("/overlays/<int:version_id>")
+class OverlayViews(MethodView):
+    @blp.auth(Scope.RULESETS_READ)
+    @blp.response(200, OverlayVersionSchema)
+    def get(self, version_id: int):
+        """One overlay version"""
+        with tenant_session() as session:
+            return services.get_overlay(session, version_id)
+
+    @blp.auth(Scope.CONFIG_WRITE)
+    @blp.arguments(OverlayUpdateSchema)
+    @blp.response(200, OverlayVersionSchema)
+    def put(self, args: dict[str, Any], version_id: int):
+        """Replace a draft's content (published versions never change)"""
+        with tenant_session() as session, session.begin(), shared_session() as shared:
+            return services.update_overlay_draft(session, shared, version_id, args["overlay"])
+
+
+@blp.route("/overlays/<int:version_id>/diff")
+class OverlayDiffViews(MethodView):
+    @blp.auth(Scope.RULESETS_READ)
+    @blp.response(200, OverlayDiffSchema)
+    def get(self, version_id: int):
+        """What this overlay version changes in the latest published standard"""
+        with tenant_session() as session, shared_session() as shared:
+            return services.overlay_diff(session, shared, version_id)
+
+
+@blp.route("/overlays/<int:version_id>/publication")
+class OverlayPublicationViews(MethodView):
+    @blp.auth(Scope.CONFIG_WRITE)
+    @blp.response(201, ChangeRefSchema)
+    def post(self, version_id: int):
+        """Propose publishing a draft; a second person approves it at /changes (maker-checker)"""
+        with tenant_session() as session, session.begin():
+            return services.propose_overlay_publication(session, version_id)
+
+
+@blp.route("/records/<int:record_id>")
+class DecisionRecordViews(MethodView):
+    @blp.auth(Scope.RULESETS_READ)
+    @blp.response(200, DecisionRecordSchema)
+    def get(self, record_id: int):
+        """A stored decision: facts, versions, every fired rule, outcome and override"""
+        with tenant_session() as session:
+            return services.get_decision(session, record_id)
+
+
+@blp.route("/records/<int:record_id>/explanation")
+class ExplanationViews(MethodView):
+    @blp.auth(Scope.RULESETS_READ)
+    @blp.arguments(ExplanationArgsSchema, location="query")
+    @blp.response(200, ExplanationSchema)
+    def get(self, args: dict[str, Any], record_id: int):
+        """Why (PIPL art. 24): outcome and reasons in zh or en, for the borrower or for staff"""
+        with tenant_session() as session, shared_session() as shared:
+            return services.explain_decision(session, record_id, args["locale"], args["audience"], shared=shared)
+
+
+@blp.route("/records/<int:record_id>/override")
+class OverrideViews(MethodView):
+    @blp.auth(Scope.APPLICATIONS_DECIDE)
+    @blp.arguments(OverrideSchema)
+    @blp.response(200, DecisionRecordSchema)
+    def post(self, args: dict[str, Any], record_id: int):
+        """A person replaces the automated outcome, with a justification (audited)"""
+        with tenant_session() as session, session.begin():
+            return services.override_decision(session, record_id, args["outcome"], args["justification"])
+
+
+@templates_blp.route("")
+class StandardListViews(MethodView):
+    @templates_blp.auth(Scope.RULESET_TEMPLATES_WRITE)
+    @templates_blp.response(200, StandardVersionSchema(many=True))
+    def get(self):
+        """Every version of every standard rule set, newest first"""
+        with shared_session() as shared:
+            return services.list_standards(shared)
+
+    @templates_blp.auth(Scope.RULESET_TEMPLATES_WRITE)
+    @templates_blp.arguments(StandardDraftSchema)
+    @templates_blp.response(201, StandardVersionSchema)
+    def post(self, args: dict[str, Any]):
+        """Save a standard draft (compiled first: errors give their position)"""
+        with shared_session() as shared, shared.begin():
+            return services.save_standard_draft(shared, args["ruleset"], args["effective_from"])
+
+
+@templates_blp.route("/<int:version_id>/publication")
+class StandardPublicationViews(MethodView):
+    @templates_blp.auth(Scope.RULESET_TEMPLATES_WRITE)
+    @templates_blp.response(200, StandardVersionSchema)
+    def post(self, version_id: int):
+        """Publish a standard draft; its author may not (maker-checker)"""
+        with shared_session() as shared, shared.begin():
+            return services.publish_standard(shared, version_id)

@@ -32,3 +32,138 @@ class RuleSetInForceSchema(ma.Schema):
 
 class RuleSetQueryArgsSchema(ma.Schema):
     on = ma.fields.Date(load_default=None, metadata={"description": "Date the versions are in force (default today)"})
+
+
+class OverlayVersionSchema(ma.Schema):
+    id = ma.fields.Integer()
+    code = ma.fields.String()
+    stage = ma.fields.String()
+    version = ma.fields.Integer()
+    status = ma.fields.String()
+    content = ma.fields.Dict()
+    content_hash = ma.fields.String()
+    effective_from = ma.fields.Date()
+    created_by = ma.fields.String()
+    created_at = ma.fields.DateTime()
+    published_at = ma.fields.DateTime(allow_none=True)
+    change_request_id = ma.fields.Integer(allow_none=True)
+
+
+class OverlayDraftSchema(ma.Schema):
+    code = ma.fields.String(required=True, metadata={"description": "Standard rule set the overlay applies to"})
+    overlay = ma.fields.Dict(required=True, metadata={"description": "add_rows, add_rules, add_tables, reasons, "
+                                                                      "disable, tighten"})
+    effective_from = ma.fields.Date(required=True)
+
+
+class OverlayUpdateSchema(ma.Schema):
+    overlay = ma.fields.Dict(required=True)
+
+
+class ValidationRequestSchema(ma.Schema):
+    code = ma.fields.String(required=True)
+    overlay = ma.fields.Dict(required=True)
+
+
+class ValidationErrorSchema(ma.Schema):
+    message = ma.fields.String()
+    position = ma.fields.Integer(allow_none=True, metadata={"description": "1-based character offset in text"})
+    where = ma.fields.String(allow_none=True)
+    text = ma.fields.String(allow_none=True)
+
+
+class ValidationResultSchema(ma.Schema):
+    valid = ma.fields.Boolean()
+    errors = ma.fields.List(ma.fields.Nested(ValidationErrorSchema))
+
+
+class DiffEntrySchema(ma.Schema):
+    change = ma.fields.String()
+    kind = ma.fields.String()
+    table = ma.fields.String(allow_none=True)
+    id = ma.fields.String()
+    column = ma.fields.String(allow_none=True)
+    before = ma.fields.Raw(allow_none=True)
+    after = ma.fields.Raw(allow_none=True)
+
+
+class OverlayDiffSchema(ma.Schema):
+    version_id = ma.fields.Integer()
+    standard = ma.fields.Nested(VersionRefSchema)
+    differences = ma.fields.List(ma.fields.Nested(DiffEntrySchema))
+
+
+class ChangeRefSchema(ma.Schema):
+    id = ma.fields.Integer()
+    kind = ma.fields.String()
+    target = ma.fields.String()
+    status = ma.fields.String()
+
+
+class StandardVersionSchema(ma.Schema):
+    id = ma.fields.Integer()
+    code = ma.fields.String()
+    stage = ma.fields.String()
+    version = ma.fields.Integer()
+    status = ma.fields.String()
+    content = ma.fields.Dict()
+    content_hash = ma.fields.String()
+    effective_from = ma.fields.Date()
+    created_by = ma.fields.String()
+    created_at = ma.fields.DateTime()
+    published_at = ma.fields.DateTime(allow_none=True)
+
+
+class StandardDraftSchema(ma.Schema):
+    ruleset = ma.fields.Dict(required=True, metadata={"description": "A rule set: code, stage, tables, rules, "
+                                                                      "reasons"})
+    effective_from = ma.fields.Date(required=True)
+
+
+class ExplanationArgsSchema(ma.Schema):
+    locale = ma.fields.String(load_default="zh", validate=ma.validate.OneOf(["zh", "en"]))
+    audience = ma.fields.String(load_default="customer", validate=ma.validate.OneOf(["customer", "staff"]))
+
+
+class ReasonTextSchema(ma.Schema):
+    class Meta:
+        unknown = ma.INCLUDE
+
+    code = ma.fields.String()
+    text = ma.fields.String()
+
+
+class ExplanationSchema(ma.Schema):
+    id = ma.fields.Integer()
+    stage = ma.fields.String()
+    outcome = ma.fields.String()
+    automated_outcome = ma.fields.String()
+    overridden = ma.fields.Boolean()
+    reasons = ma.fields.List(ma.fields.Raw())
+    fired = ma.fields.List(ma.fields.Dict())
+    override_justification = ma.fields.String(allow_none=True)
+
+
+class DecisionRecordSchema(ma.Schema):
+    id = ma.fields.Integer()
+    application_id = ma.fields.Integer(allow_none=True)
+    stage = ma.fields.String()
+    outcome = ma.fields.String()
+    reason_codes = ma.fields.List(ma.fields.String())
+    fired = ma.fields.List(ma.fields.Dict())
+    outputs = ma.fields.Dict()
+    facts = ma.fields.Dict()
+    standard_version_id = ma.fields.Integer()
+    overlay_version_id = ma.fields.Integer(allow_none=True)
+    effective_hash = ma.fields.String()
+    evaluated_at = ma.fields.DateTime()
+    elapsed_ms = ma.fields.Float()
+    override_outcome = ma.fields.String(allow_none=True)
+    override_justification = ma.fields.String(allow_none=True)
+    overridden_by = ma.fields.Integer(allow_none=True)
+    overridden_at = ma.fields.DateTime(allow_none=True)
+
+
+class OverrideSchema(ma.Schema):
+    outcome = ma.fields.String(required=True, validate=ma.validate.OneOf(["pass", "approve", "refer", "decline"]))
+    justification = ma.fields.String(required=True)

@@ -170,6 +170,68 @@ def update_overlay_draft(session: Session, shared: Session, version_id: int, ove
     return version
 
 
+def _latest_standard(shared: Session, code: str) -> StandardRuleSetVersion:
+    standard = shared.scalar(select(StandardRuleSetVersion).where(StandardRuleSetVersion.code == code,
+                                                                  StandardRuleSetVersion.status == "published")
+                             .order_by(StandardRuleSetVersion.version.desc()).limit(1))
+    if standard is None:
+        raise NotFound(f"no published standard rule set {code!r}")
+    return standard
+
+
+def list_overlays(session: Session) -> list[RuleSetOverlayVersion]:
+    authorize(Permission.RULESET_READ)
+    return list(session.scalars(select(RuleSetOverlayVersion)
+                                .order_by(RuleSetOverlayVersion.code, RuleSetOverlayVersion.version.desc())))
+
+
+def get_overlay(session: Session, version_id: int) -> RuleSetOverlayVersion:
+    authorize(Permission.RULESET_READ)
+    return _overlay(session, version_id)
+
+
+def validate_overlay(session: Session, shared: Session, code: str, overlay: dict[str, Any]) -> dict[str, Any]:
+    """Would this overlay be accepted? Errors name the rule or cell and the 1-based position in its text."""
+    authorize(Permission.RULESET_CONFIGURE)
+    from .expressions import RuleSyntaxError
+
+    standard = _latest_standard(shared, code)
+    try:
+        CompiledRuleSet(apply_overlay(RuleSet.from_dict(standard.content), overlay))
+    except RuleSyntaxError as exc:
+        return {"valid": False, "errors": [{"message": str(exc), "position": exc.position, "where": exc.where,
+                                            "text": exc.text}]}
+    except DomainError as exc:
+        return {"valid": False, "errors": [{"message": str(exc), "position": None, "where": None, "text": None}]}
+    return {"valid": True, "errors": []}
+
+
+def overlay_diff(session: Session, shared: Session, version_id: int) -> dict[str, Any]:
+    """What an overlay version (draft or published) changes in the latest published standard of its code."""
+    authorize(Permission.RULESET_READ)
+    version = _overlay(session, version_id)
+    standard = _latest_standard(shared, version.code)
+    base = RuleSet.from_dict(standard.content)
+    differences = diff(base, apply_overlay(base, version.content))
+    return {"version_id": version.id, "differences": differences,
+            "standard": {"id": standard.id, "code": standard.code, "version": standard.version,
+                         "content_hash": standard.content_hash, "effective_from": standard.effective_from}}
+
+
+def list_standards(shared: Session) -> list[StandardRuleSetVersion]:
+    authorize(Permission.RULESET_TEMPLATE_MANAGE)
+    return list(shared.scalars(select(StandardRuleSetVersion)
+                               .order_by(StandardRuleSetVersion.code, StandardRuleSetVersion.version.desc())))
+
+
+def get_decision(session: Session, record_id: int) -> DecisionRecord:
+    authorize(Permission.RULESET_READ)
+    record = session.get(DecisionRecord, record_id)
+    if record is None:
+        raise NotFound(f"no decision {record_id}")
+    return record
+
+
 def _overlay(session: Session, version_id: int) -> RuleSetOverlayVersion:
     version = session.get(RuleSetOverlayVersion, version_id)
     if version is None:
@@ -182,8 +244,11 @@ def propose_overlay_publication(session: Session, version_id: int):
     version = _overlay(session, version_id)
     if version.status != "draft":
         raise Conflict(f"overlay {version.code} v{version.version} is {version.status}")
-    return changes.propose(session, PUBLISH_OVERLAY, f"overlay:{version.id}",
-                           {"version_id": version.id, "content_hash": version.content_hash})
+    request = changes.propose(session, PUBLISH_OVERLAY, f"overlay:{version.id}",
+                              {"version_id": version.id, "content_hash": version.content_hash})
+    version.change_request_id = request.id
+    session.flush()
+    return request
 
 
 def _validate_publication(target: str, payload: dict[str, Any]) -> dict[str, Any]:
