@@ -401,11 +401,14 @@ def issue_notice(session: Session, case_id: int, *, language: str = "zh") -> Col
     count = session.execute(text("SELECT count(*) FROM collection_notice WHERE case_id = :c"),
                             {"c": case.id}).scalar()
     total = owed["principal"] + owed["interest"] + owed["penalty"]
+    bank = session.execute(text("SELECT name_zh, name_en FROM cf_shared.tenant WHERE slug = :s"),
+                           {"s": session.tenant.slug}).first()
+    bank_name = (bank[0] if language == "zh" else bank[1]) if bank is not None else session.tenant.slug
     body = _NOTICE_ENV.from_string(NOTICE_TEMPLATES[language]).render(
         number=f"{loan.reference}-{case.id}-{count + 1}", borrower=borrower, reference=loan.reference,
         disbursed_on=loan.disbursed_on.isoformat(), today=today.isoformat(), dpd=case.dpd,
         principal=owed["principal"], interest=owed["interest"], penalty=owed["penalty"], total=total,
-        bank=session.tenant.slug)
+        bank=bank_name)
     digest = hashlib.sha256(body.encode()).hexdigest()
     key = keys.active_key(session)
     notice = CollectionNotice(case_id=case.id, loan_id=loan.id, issued_on=today, language=language, body=body,
