@@ -105,6 +105,24 @@ SAMPLES: dict[tuple[str, str], dict[str, Any] | Callable[[Any], dict[str, Any]]]
         **MATRIX_LOAN, "json": {"amount": "10.00", "idempotency_key": "matrix-repayment"}},
     ("post", "/api/v1/loans/{reference}/reversals"): {
         **MATRIX_LOAN, "json": {"idempotency_key": "matrix-repayment-0", "reason": "authorization matrix"}},
+    # Opened today: a prepayment inside the first period's first day is refused (409) after the token passed.
+    ("post", "/api/v1/loans/{reference}/prepayments"): {
+        **MATRIX_LOAN, "json": {"amount": "10.00", "mode": "reamortise", "idempotency_key": "matrix-prepay"},
+        "allowed": 409},
+    ("get", "/api/v1/collections/cases/{case_id}"): {"path": {"case_id": 2147483647}, "allowed": 404},
+    ("put", "/api/v1/collections/cases/{case_id}/assignment"): {
+        "path": {"case_id": 2147483647}, "json": {"collector_id": None}, "allowed": 404},
+    ("post", "/api/v1/collections/cases/{case_id}/actions"): {
+        "path": {"case_id": 2147483647}, "json": {"kind": "call", "result_note": "matrix"}, "allowed": 404},
+    ("post", "/api/v1/collections/cases/{case_id}/promises"): {
+        "path": {"case_id": 2147483647}, "json": {"amount": "1.00", "promised_date": "2099-01-01"}, "allowed": 404},
+    ("post", "/api/v1/collections/cases/{case_id}/notices"): {
+        "path": {"case_id": 2147483647}, "json": {"language": "zh"}, "allowed": 404},
+    ("get", "/api/v1/collections/notices/{notice_id}"): {"path": {"notice_id": 2147483647}, "allowed": 404},
+    ("put", "/api/v1/collections/notices/{notice_id}/receipt"): {
+        "path": {"notice_id": 2147483647}, "json": {"signed_on": "2026-01-01"}, "allowed": 404},
+    ("post", "/api/v1/inspections/{inspection_id}"): {
+        "path": {"inspection_id": 2147483647}, "json": {"method": "phone", "outcome": "normal"}, "allowed": 404},
 }
 MATRIX_STANDARD = {"code": "matrix-standard", "stage": "approval", "tables": [], "rules": [
     {"id": "MATRIX-R", "when": "application.amount > 1", "action": "refer", "reason_code": "MX"}],

@@ -132,6 +132,22 @@ class RepaymentViews(MethodView):
         return txn, 200, {"Idempotent-Replayed": "true" if replayed else "false"}
 
 
+@blp.route("/<string:reference>/prepayments")
+class PrepaymentViews(MethodView):
+    @blp.auth(Scope.LOANS_WRITE)
+    @blp.arguments(schemas.PrepaymentSchema)
+    @blp.response(200, schemas.TransactionSchema)
+    def post(self, args: dict[str, Any], reference: str):
+        """Partial prepayment, then a new schedule version from the calculator (re-amortised or shorter term)"""
+        from .prepayment import prepay
+
+        key = request.headers.get("Idempotency-Key") or args["idempotency_key"]
+        with tenant_session() as session, session.begin():
+            txn, replayed = prepay(session, _loan(session, reference).id, args["amount"], mode=args["mode"],
+                                   method=args["method"], idempotency_key=key, note=args["note"])
+        return txn, 200, {"Idempotent-Replayed": "true" if replayed else "false"}
+
+
 @blp.route("/<string:reference>/reversals")
 class ReversalViews(MethodView):
     @blp.auth(Scope.LOANS_WRITE)

@@ -103,6 +103,16 @@ class RepaymentSchema(ma.Schema):
     idempotency_key = ma.fields.String(load_default=None, validate=ma.validate.Length(min=1, max=100))
 
 
+class PrepaymentSchema(ma.Schema):
+    amount = ma.fields.Decimal(required=True, as_string=True)
+    #: ``reamortise``: same number of instalments, smaller; ``shorten_term``: same instalment, fewer periods.
+    mode = ma.fields.String(required=True, validate=ma.validate.OneOf(("reamortise", "shorten_term")))
+    method = ma.fields.String(load_default="equal_installment",
+                              validate=ma.validate.OneOf(("equal_installment", "equal_principal")))
+    note = ma.fields.String(load_default="", validate=ma.validate.Length(max=500))
+    idempotency_key = ma.fields.String(load_default=None, validate=ma.validate.Length(min=1, max=100))
+
+
 class ReversalSchema(ma.Schema):
     #: The Idempotency-Key the posting to reverse was made with, or its transaction id.
     idempotency_key = ma.fields.String(load_default=None)

@@ -477,6 +477,12 @@ def reverse_transaction(session: Session, transaction_id: int, *, reason: str,
         return session.scalars(select(LoanTransaction).where(LoanTransaction.reverses_id == txn.id)).one()
     if txn.reversed:
         raise Conflict(f"transaction {transaction_id} is already reversed")
+    if session.execute(text("""SELECT 1 FROM loan_allocation a JOIN loan_installment i ON i.id = a.installment_id
+                               WHERE a.transaction_id = :t AND i.status = 'superseded' LIMIT 1"""),
+                       {"t": txn.id}).first():
+        # A prepayment re-amortised the schedule (or a restructuring followed): undoing the allocations would
+        # reopen instalments of a superseded version.
+        raise Conflict(f"transaction {transaction_id} paid instalments of a superseded schedule version")
     loan = get_loan(session, txn.loan_id, lock=True)
     if loan.state == states.WRITTEN_OFF:
         raise Conflict("postings of a written-off loan are not reversed")
