@@ -176,3 +176,35 @@ def set_capital(session: Session, slug: str, *, net_capital: Decimal, **limits: 
     audit.record(session, "tenant.capital", object_type="tenant", object_id=slug, before=before,
                  after={f: getattr(row, f) for f in _FIELDS})
     return row
+
+
+# --- reads across banks (authorized and audited here, below the web layer) ------------------------------------
+
+def pull_regulatory_report(session: Session, *, as_of: dt.date | None = None, tenants: list[str] | None = None,
+                           fmt: str = "json") -> dict[str, Any]:
+    """The regulator report for a regulator principal, recorded in the shared audit log (who, which banks, as of
+    when, which format) before it is returned."""
+    from ..audit.reads import record_cross_tenant_read
+
+    authorize(Permission.REPORT_REGULATORY_READ)
+    report = regulatory_report(session, as_of=as_of, tenants=tenants)
+    record_cross_tenant_read("report.regulatory", list(report["tenants"]) + report["missing"],
+                             {"as_of": report["as_of"], "format": fmt, "requested_tenants": tenants or "all"})
+    return report
+
+
+def benchmark(session: Session, *, period_kind: str = "month") -> dict[str, Any]:
+    """Every tenant's latest KPI snapshot with the case's reference lines, for the head office (audited read)."""
+    from ..audit.reads import record_cross_tenant_read
+
+    authorize(Permission.BENCHMARK_READ)
+    if period_kind not in ("day", "month"):
+        raise DomainError("period must be day or month")
+    figures = latest(session, period_kind=period_kind)
+    record_cross_tenant_read("kpi.benchmark", list(figures), {"period": period_kind})
+    return {
+        "period": period_kind,
+        "metrics": list(kpis.METRICS),
+        "references": {m: [{"label": r.label, "value": r.value} for r in refs] for m, refs in kpis.REFERENCES.items()},
+        "tenants": [{"tenant": slug, "values": values} for slug, values in sorted(figures.items())],
+    }
