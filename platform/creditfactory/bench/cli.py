@@ -127,10 +127,13 @@ def _bench_help() -> str:
 @click.option("--rules", "rules", default=None,
               help="decisions: rule-set sizes per stage, comma-separated (default 100,1500,3000).")
 @click.option("--loans", type=click.IntRange(1, 10_000_000), default=None, help="cob: loans in the portfolio.")
-@click.option("--tenants", type=click.IntRange(1, 1000), default=None, help="cob: tenants the loans are split over.")
+@click.option("--tenants", type=click.IntRange(1, 1000), default=None,
+              help="cob: tenants the loans are split over; reports: tenants.")
+@click.option("--loans-per-tenant", "loans_per_tenant", type=click.IntRange(1, 1_000_000), default=None,
+              help="reports: loans in each tenant.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress messages on stderr.")
 def bench(name: str, as_json: bool, n: int | None, workers: int | None, rules: str | None, loans: int | None,
-          tenants: int | None, quiet: bool) -> None:
+          tenants: int | None, loans_per_tenant: int | None, quiet: bool) -> None:
     chosen = BENCHES[name]
     options: dict = {}
     if rules is not None:
@@ -142,10 +145,16 @@ def bench(name: str, as_json: bool, n: int | None, workers: int | None, rules: s
             raise click.BadOptionUsage("rules", "--rules takes sizes like 100,1500,3000") from None
         if not 1 <= len(options["rules"]) <= 3 or min(options["rules"]) < 1:
             raise click.BadOptionUsage("rules", "--rules takes one to three positive sizes")
-    if (loans is not None or tenants is not None) and name != "cob":
-        raise click.BadOptionUsage("loans", "--loans and --tenants are options of the cob benchmark")
+    if loans is not None and name != "cob":
+        raise click.BadOptionUsage("loans", "--loans is an option of the cob benchmark")
+    if tenants is not None and name not in ("cob", "reports"):
+        raise click.BadOptionUsage("tenants", "--tenants is an option of the cob and reports benchmarks")
+    if loans_per_tenant is not None and name != "reports":
+        raise click.BadOptionUsage("loans_per_tenant", "--loans-per-tenant is an option of the reports benchmark")
     if name == "cob":
         options.update(loans=loans, tenants=tenants)
+    if name == "reports":
+        options.update(tenants=tenants, loans_per_tenant=loans_per_tenant)
     if workers is not None and chosen.default_workers is None:
         raise click.BadOptionUsage("workers", f"benchmark {name!r} takes no --workers")
     try:

@@ -148,7 +148,7 @@ def capital_of(session: Session, slug: str) -> dict[str, Any]:
 def set_capital(session: Session, slug: str, *, net_capital: Decimal, **limits: Decimal) -> TenantCapital:
     """Record a tenant's net capital and (optionally) its limits, audited with before/after (shared session)."""
     # Capital is part of a village bank's registration, kept by the head office that provisions banks.
-    authorize(Permission.TENANT_PROVISION)
+    authorize(Permission.TENANT_PROVISION, allow_system=True)
     unknown = set(limits) - set(DEFAULT_LIMITS)
     if unknown:
         raise InvalidCapital(f"unknown limits: {', '.join(sorted(unknown))}")
