@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from sqlalchemy import select, text
@@ -154,7 +154,7 @@ def set_capital(session: Session, slug: str, *, net_capital: Decimal, **limits: 
         raise InvalidCapital(f"unknown limits: {', '.join(sorted(unknown))}")
     if session.execute(text("SELECT 1 FROM cf_shared.tenant WHERE slug = :s"), {"s": slug}).first() is None:
         raise NotFound(f"no tenant {slug}")
-    net_capital = Decimal(str(net_capital)).quantize(Decimal("0.01"))
+    net_capital = Decimal(str(net_capital)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
     if net_capital < 0:
         raise InvalidCapital("net capital must not be negative")
     for name, value in limits.items():
