@@ -22,6 +22,7 @@ from .lending.calc import portal as calc_portal, routes as calc_routes
 from .lending.investigation import portal as investigation_portal, routes as investigation_routes
 from .lending.loans import routes as loan_routes
 from .lending.collections import routes as collection_routes
+from .reporting import routes as reporting_routes
 from .tenancy import routes as tenancy_routes, routing
 from .web import assets, csrf, errors, health, limits, logs, metrics, proxy, request_id, security
 from .web.smorest import Api
@@ -87,6 +88,8 @@ def create_app(settings: settings_module.Settings | None = None, *, testing: boo
     api.register_blueprint(loan_routes.blp)
     api.register_blueprint(collection_routes.blp)
     api.register_blueprint(collection_routes.inspections_blp)
+    api.register_blueprint(reporting_routes.reports_blp)
+    api.register_blueprint(reporting_routes.benchmarks_blp)
     # Plugins load last, once every core blueprint and hook point exists.
     plugin_web.init_app(app)
     return app

@@ -18,6 +18,7 @@ from .plugins.cli import plugin, plugins
 from .decisions.cli import rules
 from .lending.calc.cli import calc
 from .lending.cob.cli import cob as cob_cli
+from .reporting.cli import demo as demo_cli, reports as reports_cli
 from .settings import SettingsError
 
 if TYPE_CHECKING:
@@ -686,6 +687,8 @@ cli.add_command(plugin)
 cli.add_command(rules)
 cli.add_command(calc)
 cli.add_command(cob_cli)
+cli.add_command(reports_cli)
+cli.add_command(demo_cli)
 
 
 def main() -> None:

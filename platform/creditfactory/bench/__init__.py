@@ -68,7 +68,7 @@ class Bench:
 BENCHES: dict[str, Bench] = {}
 
 #: Modules of this package that register benchmarks when imported.
-_BUILTIN_MODULES = ("provisioning", "migrations", "routing", "decisions", "cob", "loan_read", "api")
+_BUILTIN_MODULES = ("provisioning", "migrations", "routing", "decisions", "cob", "loan_read", "api", "reports")
 
 
 def register(name: str, summary: str, *, default_n: int,

@@ -128,12 +128,15 @@ def _bench_help() -> str:
               help="decisions: rule-set sizes per stage, comma-separated (default 100,1500,3000).")
 @click.option("--loans", type=click.IntRange(1, 10_000_000), default=None, help="cob: loans in the portfolio.")
 @click.option("--tenants", type=click.IntRange(1, 5000), default=None,
-              help="cob: tenants the loans are split over; api: banks registered (default 1000).")
+              help="cob: tenants the loans are split over; api: banks registered (default 1000); reports: tenants.")
+@click.option("--loans-per-tenant", "loans_per_tenant", type=click.IntRange(1, 1_000_000), default=None,
+              help="reports: loans in each tenant.")
 @click.option("--users", type=click.IntRange(1, 512), default=None, help="api: concurrent users (default 32).")
 @click.option("--duration", type=click.FloatRange(1, 3600), default=None, help="api: seconds of load (default 30).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress messages on stderr.")
 def bench(name: str, as_json: bool, n: int | None, workers: int | None, rules: str | None, loans: int | None,
-          tenants: int | None, users: int | None, duration: float | None, quiet: bool) -> None:
+          tenants: int | None, loans_per_tenant: int | None, users: int | None, duration: float | None,
+          quiet: bool) -> None:
     chosen = BENCHES[name]
     options: dict = {}
     if rules is not None:
@@ -147,12 +150,16 @@ def bench(name: str, as_json: bool, n: int | None, workers: int | None, rules: s
             raise click.BadOptionUsage("rules", "--rules takes one to three positive sizes")
     if loans is not None and name != "cob":
         raise click.BadOptionUsage("loans", "--loans is an option of the cob benchmark")
-    if tenants is not None and name not in ("cob", "api"):
-        raise click.BadOptionUsage("tenants", "--tenants is an option of the cob and api benchmarks")
+    if tenants is not None and name not in ("cob", "api", "reports"):
+        raise click.BadOptionUsage("tenants", "--tenants is an option of the cob, api and reports benchmarks")
+    if loans_per_tenant is not None and name != "reports":
+        raise click.BadOptionUsage("loans_per_tenant", "--loans-per-tenant is an option of the reports benchmark")
     if (users is not None or duration is not None) and name != "api":
         raise click.BadOptionUsage("users", "--users and --duration are options of the api benchmark")
     if name == "cob":
         options.update(loans=loans, tenants=tenants)
+    if name == "reports":
+        options.update(tenants=tenants, loans_per_tenant=loans_per_tenant)
     if name == "api":
         options.update(tenants=tenants, duration=duration)
         n = users if users is not None else n

@@ -15,6 +15,7 @@ ACTOR_MODULES = (
     "creditfactory.lending.applications.jobs",
     "creditfactory.lending.cob.jobs",
     "creditfactory.lending.collections.jobs",
+    "creditfactory.reporting.jobs",
 )
 
 #: The installed broker (``dramatiq creditfactory.jobs.worker`` finds it as dramatiq's global broker).
