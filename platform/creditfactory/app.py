@@ -21,7 +21,7 @@ from .lending.applications import portal as application_pages, routes as applica
 from .lending.calc import portal as calc_portal, routes as calc_routes
 from .lending.investigation import portal as investigation_portal, routes as investigation_routes
 from .lending.loans import routes as loan_routes
-from .lending.contracts import routes as contract_routes
+from .lending.contracts import portal as contract_portal, routes as contract_routes
 from .lending.disbursement import routes as disbursement_routes
 from .tenancy import routes as tenancy_routes, routing
 from .web import assets, csrf, errors, health, limits, logs, metrics, proxy, request_id, security
@@ -65,6 +65,7 @@ def create_app(settings: settings_module.Settings | None = None, *, testing: boo
     product_pages.init_app(app)
     application_pages.init_app(app)
     calc_portal.init_app(app)
+    contract_portal.init_app(app)
     investigation_portal.init_app(app)
     oauth_server.init_app(app)
     identity_portal.init_app(app)
