@@ -18,6 +18,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     CREDITFACTORY_MIGRATIONS_DIR=/app/migrations \
     CREDITFACTORY_DATA_DIR=/var/lib/creditfactory \
     CREDITFACTORY_LOG_JSON=true
+# The CJK font embedded in rendered contracts (docs/contracts.md).
+RUN apt-get update && apt-get install -y --no-install-recommends fonts-wqy-microhei && rm -rf /var/lib/apt/lists/*
 RUN groupadd --system --gid 10001 creditfactory \
  && useradd --system --uid 10001 --gid creditfactory --home-dir /app --shell /usr/sbin/nologin creditfactory
 COPY --from=build /wheels /wheels

@@ -58,6 +58,24 @@ SAMPLES: dict[tuple[str, str], dict[str, Any] | Callable[[Any], dict[str, Any]]]
     # Built-in plugins are always enabled: enabling one again is the harmless write every caller can be tried on.
     ("put", "/api/v1/plugins/{name}"): {"path": {"name": "builtin"}, "json": {"enabled": True}},
     **customer_samples.SAMPLES,
+    # Contracts and disbursements: ids no row has (404 once authorized); the recording upload needs its file (422).
+    **{(method, f"/api/v1/contracts{tail}"): {"path": path, "json": body, "allowed": 404}
+       for method, tail, path, body in (
+           ("get", "/applications/{application_id}", {"application_id": 999999999}, None),
+           ("post", "/applications/{application_id}", {"application_id": 999999999},
+            {"annual_rate": "0.12", "repayment_method": "bullet"}),
+           ("get", "/{contract_id}", {"contract_id": 999999999}, None),
+           ("get", "/{contract_id}/pdf", {"contract_id": 999999999}, None),
+           ("post", "/{contract_id}/signatures", {"contract_id": 999999999}, {"party_id": 1}),
+           ("post", "/recordings/{recording_id}/qc", {"recording_id": 999999999}, {"passed": True}))},
+    ("post", "/api/v1/contracts/{contract_id}/recording"): {"path": {"contract_id": 999999999}, "allowed": 422},
+    ("post", "/api/v1/disbursements"): {"json": {"contract_id": 999999999, "idempotency_key": "matrix-disbursement",
+                                                 "payee_name": "x", "payee_account": "1"}, "allowed": 404},
+    **{(method, f"/api/v1/disbursements/{{disbursement_id}}{tail}"): {
+        "path": {"disbursement_id": 999999999}, "json": body, "allowed": 404}
+       for method, tail, body in (("get", "", None), ("post", "/send", None),
+                                  ("post", "/settled", {"core_banking_ref": "CB1"}),
+                                  ("post", "/failed", {"reason": "r"}), ("post", "/reversed", {"reason": "r"}))},
     # Products: tenant A adopts biz_operating (fixture _lending_samples); publishing the same version again is a no-op.
     ("get", "/api/v1/products/{code}"): {"path": {"code": "biz_operating"}},
     ("get", "/api/v1/products/{code}/versions"): {"path": {"code": "biz_operating"}},
@@ -178,6 +196,7 @@ PAGE_SAMPLES: dict[str, dict[str, Any] | Callable[[Any], dict[str, Any]]] = {
     "application_pages.case": {"application_id": 999999999},
     "investigation.worksheet": {"application_id": 990001},
     "application_pages.committee_session": {"session_id": 999999999},
+    "contract_pages.contract_page": {"application_id": 999999999},
     **customer_samples.PAGE_SAMPLES,
 }
 #: A loan application (and a visit to it) in tenant A that operations on one can be called with; made by the
@@ -199,7 +218,8 @@ SAMPLES.update({
 })
 
 #: What a logged-in user of the page's bank gets when it is not 200: the sample names no row (the page was reached).
-PAGE_STATUS: dict[str, int] = {"application_pages.case": 404, "application_pages.committee_session": 404}
+PAGE_STATUS: dict[str, int] = {"application_pages.case": 404, "application_pages.committee_session": 404,
+                               "contract_pages.contract_page": 404}
 
 # --- the walks ---------------------------------------------------------------------------------------------------
 

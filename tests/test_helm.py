@@ -192,7 +192,8 @@ def test_the_image_is_multi_stage_non_root_and_without_build_tools():
     stages = re.split(r"^FROM ", dockerfile, flags=re.M)[1:]
     assert len(stages) == 2
     final = stages[-1]
-    assert "build-essential" not in final and "apt-get install" not in final
+    # The runtime stage may install data (the CJK font contracts are rendered with), never a compiler.
+    assert "build-essential" not in final and "gcc" not in final
     assert re.search(r"^USER 10001", final, flags=re.M)
     assert "COPY migrations" in final and "COPY tenants" in final
 

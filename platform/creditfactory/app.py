@@ -23,6 +23,8 @@ from .lending.investigation import portal as investigation_portal, routes as inv
 from .lending.loans import routes as loan_routes
 from .lending.collections import routes as collection_routes
 from .reporting import routes as reporting_routes
+from .lending.contracts import portal as contract_portal, routes as contract_routes
+from .lending.disbursement import routes as disbursement_routes
 from .tenancy import routes as tenancy_routes, routing
 from .web import assets, csrf, errors, health, limits, logs, metrics, proxy, request_id, security
 from .web.smorest import Api
@@ -65,6 +67,7 @@ def create_app(settings: settings_module.Settings | None = None, *, testing: boo
     product_pages.init_app(app)
     application_pages.init_app(app)
     calc_portal.init_app(app)
+    contract_portal.init_app(app)
     investigation_portal.init_app(app)
     oauth_server.init_app(app)
     identity_portal.init_app(app)
@@ -90,6 +93,8 @@ def create_app(settings: settings_module.Settings | None = None, *, testing: boo
     api.register_blueprint(collection_routes.inspections_blp)
     api.register_blueprint(reporting_routes.reports_blp)
     api.register_blueprint(reporting_routes.benchmarks_blp)
+    api.register_blueprint(contract_routes.blp)
+    api.register_blueprint(disbursement_routes.blp)
     # Plugins load last, once every core blueprint and hook point exists.
     plugin_web.init_app(app)
     return app

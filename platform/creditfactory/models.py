@@ -13,7 +13,9 @@ def import_all_models() -> None:
     from .lending.classification import models as classification_models  # noqa: F401
     from .lending.cob import models as cob_models  # noqa: F401
     from .lending.collections import models as collection_models  # noqa: F401
+    from .lending.contracts import models as contract_models  # noqa: F401
     from .lending.customers import models as customer_models  # noqa: F401
+    from .lending.disbursement import models as disbursement_models  # noqa: F401
     from .lending.investigation import models as investigation_models  # noqa: F401
     from .lending.ledger import models as ledger_models  # noqa: F401
     from .lending.loans import models as loan_models  # noqa: F401
