@@ -103,6 +103,18 @@ SAMPLES: dict[tuple[str, str], dict[str, Any] | Callable[[Any], dict[str, Any]]]
         **MATRIX_LOAN, "json": {"amount": "10.00", "idempotency_key": "matrix-repayment"}},
     ("post", "/api/v1/loans/{reference}/reversals"): {
         **MATRIX_LOAN, "json": {"idempotency_key": "matrix-repayment-0", "reason": "authorization matrix"}},
+    # Talent: invalid bodies (422) and an employee no tenant has (404) change nothing.
+    **{("post", f"/api/v1/talent/{tail}"): {"json": {}, "allowed": 422}
+       for tail in ("org-units", "employees", "teams", "cycles")},
+    ("post", "/api/v1/talent/ladder/adoption"): {"json": {"overrides": {"NO-SUCH": {}}}},
+    ("get", "/api/v1/talent/employees/{employee_no}/moves"): {"path": {"employee_no": "NOBODY"}, "allowed": 404},
+    ("post", "/api/v1/talent/employees/{employee_no}/moves"): {"path": {"employee_no": "NOBODY"}, "json": {},
+                                                               "allowed": 422},
+    ("get", "/api/v1/talent/employees/{employee_no}/career"): {"path": {"employee_no": "NOBODY"}, "allowed": 404},
+    ("get", "/api/v1/talent/cycles/{code}/evaluations"): {"path": {"code": "NONE"}, "allowed": 404},
+    ("post", "/api/v1/talent/cycles/{code}/evaluations"): {
+        "path": {"code": "NONE"}, "json": {"employee_no": "NOBODY", "exam_score": "1", "kpi_score": "1",
+                                           "competency_score": "1", "decision": "keep"}},
 }
 #: Operations a machine client is refused although its scope names them: a maker-checker change records the
 #: person who proposed it, so the allowed (machine) caller gets 403; tests/test_products_api.py shows a person
@@ -110,6 +122,7 @@ SAMPLES: dict[tuple[str, str], dict[str, Any] | Callable[[Any], dict[str, Any]]]
 PEOPLE_ONLY: set[tuple[str, str]] = {
     ("post", "/api/v1/products/{code}/adoption"), ("post", "/api/v1/products/{code}/changes"),
     ("post", "/api/v1/products/{code}/regional"),
+    ("post", "/api/v1/talent/ladder/adoption"), ("post", "/api/v1/talent/cycles/{code}/evaluations"),
 }
 #: URL arguments of portal pages that take some, by endpoint (or a function of the tenant making them).
 PAGE_SAMPLES: dict[str, dict[str, Any] | Callable[[Any], dict[str, Any]]] = {

@@ -21,6 +21,7 @@ from .lending.applications import portal as application_pages, routes as applica
 from .lending.calc import portal as calc_portal, routes as calc_routes
 from .lending.investigation import portal as investigation_portal, routes as investigation_routes
 from .lending.loans import routes as loan_routes
+from .talent import routes as talent_routes
 from .tenancy import routes as tenancy_routes, routing
 from .web import assets, csrf, errors, health, limits, logs, metrics, proxy, request_id, security
 from .web.smorest import Api
@@ -83,6 +84,7 @@ def create_app(settings: settings_module.Settings | None = None, *, testing: boo
     api.register_blueprint(calc_routes.blp)
     api.register_blueprint(investigation_routes.blp)
     api.register_blueprint(loan_routes.blp)
+    api.register_blueprint(talent_routes.blp)
     # Plugins load last, once every core blueprint and hook point exists.
     plugin_web.init_app(app)
     return app
