@@ -111,6 +111,9 @@ SAMPLES: dict[tuple[str, str], dict[str, Any] | Callable[[Any], dict[str, Any]]]
     ("post", "/api/v1/talent/employees/{employee_no}/moves"): {"path": {"employee_no": "NOBODY"}, "json": {},
                                                                "allowed": 422},
     ("get", "/api/v1/talent/employees/{employee_no}/career"): {"path": {"employee_no": "NOBODY"}, "allowed": 404},
+    ("get", "/api/v1/talent/scorecards"): {"query": {"period": "2026-11"}},
+    ("post", "/api/v1/talent/scorecards"): {"query": {"period": "2026-11"}},
+    ("post", "/api/v1/talent/scorecard-definition"): {"json": {}, "allowed": 422},
     ("get", "/api/v1/talent/cycles/{code}/evaluations"): {"path": {"code": "NONE"}, "allowed": 404},
     ("post", "/api/v1/talent/cycles/{code}/evaluations"): {
         "path": {"code": "NONE"}, "json": {"employee_no": "NOBODY", "exam_score": "1", "kpi_score": "1",

@@ -14,6 +14,7 @@ ACTOR_MODULES = (
     "creditfactory.plugins.jobs",
     "creditfactory.lending.applications.jobs",
     "creditfactory.lending.cob.jobs",
+    "creditfactory.talent.jobs",
 )
 
 #: The installed broker (``dramatiq creditfactory.jobs.worker`` finds it as dramatiq's global broker).

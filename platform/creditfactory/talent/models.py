@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
-    CheckConstraint, Date, DateTime, ForeignKey, Integer, Numeric, String, UniqueConstraint, func,
+    Boolean, CheckConstraint, Date, DateTime, ForeignKey, Integer, Numeric, String, UniqueConstraint, func,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
@@ -183,3 +183,42 @@ class Evaluation(TenantBase):
     status: Mapped[str] = mapped_column(String(10), default="pending")
     change_request_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class ScorecardDefinition(TenantBase):
+    """The bank's loan-officer KPI scorecard (DOMAIN §5.2), versioned: each change is a new row, never an update.
+
+    ``kpis``: ``{name: {"weight": "0.2", "target": "10", "direction": "higher"|"lower"}}``; ``npl_gate``: the own
+    NPL ratio above which an officer may not be promoted."""
+
+    __tablename__ = "scorecard_definition"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, unique=True)
+    kpis: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    npl_gate: Mapped[Decimal] = mapped_column(Numeric(12, 8))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class OfficerScorecard(TenantBase):
+    """One officer's KPIs for a month, computed set-based from the bank's loans by ``talent.scorecards``."""
+
+    __tablename__ = "officer_scorecard"
+    __table_args__ = (UniqueConstraint("period", "employee_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    period: Mapped[str] = mapped_column(String(7))
+    employee_id: Mapped[int] = mapped_column(ForeignKey("employee.id"), index=True)
+    definition_version: Mapped[int] = mapped_column(Integer)
+    as_of: Mapped[dt.date] = mapped_column(Date)
+    loans_disbursed: Mapped[int] = mapped_column(Integer)
+    amount_disbursed: Mapped[Decimal] = mapped_column(Numeric(20, 2))
+    managed_balance: Mapped[Decimal] = mapped_column(Numeric(20, 2))
+    customers: Mapped[int] = mapped_column(Integer)
+    interest_contribution: Mapped[Decimal] = mapped_column(Numeric(20, 2))
+    overdue_ratio: Mapped[Decimal] = mapped_column(Numeric(12, 8))
+    npl_ratio: Mapped[Decimal] = mapped_column(Numeric(12, 8))
+    first_payment_defaults: Mapped[int] = mapped_column(Integer)
+    kpi_score: Mapped[Decimal] = mapped_column(Numeric(6, 2))
+    promotion_blocked: Mapped[bool] = mapped_column(Boolean)
+    computed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

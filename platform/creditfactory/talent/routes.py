@@ -7,10 +7,12 @@ from typing import Any
 from flask.views import MethodView
 
 from ..db import tenant_session
+from ..identity.authorization import authorize
+from ..identity.permissions import Permission
 from ..identity.scopes import Scope
 from ..lending.cob.dates import business_date
 from ..web.smorest import Blueprint
-from . import schemas, services
+from . import jobs, schemas, scorecards, services
 
 blp = Blueprint("talent", __name__, url_prefix="/talent",
                 description="Organisation, teams, dual-track career ladders and evaluations (DOMAIN §5.1).")
@@ -165,3 +167,44 @@ class EvaluationViews(MethodView):
         with tenant_session() as session, session.begin():
             evaluation = services.propose_evaluation(session, code, args.pop("employee_no"), **args)
             return services.evaluation_document(session, evaluation)
+
+
+@blp.route("/scorecard-definition")
+class ScorecardDefinitionViews(MethodView):
+    @blp.auth(Scope.TALENT_READ)
+    @blp.response(200, schemas.ScorecardDefinitionSchema)
+    def get(self):
+        """The bank's current loan-officer scorecard: KPI weights, targets and the NPL promotion gate"""
+        with tenant_session() as session, session.begin():
+            authorize(Permission.TALENT_READ)
+            return scorecards.current_definition(session)
+
+    @blp.auth(Scope.TALENT_WRITE)
+    @blp.arguments(schemas.ScorecardDefinitionSchema)
+    @blp.response(201, schemas.ScorecardDefinitionSchema)
+    def post(self, args: dict[str, Any]):
+        """A new version of the scorecard (older scorecards keep theirs)"""
+        with tenant_session() as session, session.begin():
+            return scorecards.set_definition(session, args)
+
+
+@blp.route("/scorecards")
+class ScorecardViews(MethodView):
+    @blp.auth(Scope.TALENT_READ)
+    @blp.arguments(schemas.PeriodArgsSchema, location="query")
+    @blp.response(200, schemas.ScorecardSchema(many=True))
+    def get(self, args: dict[str, Any]):
+        """Loan-officer scorecards of a month, best score first"""
+        with tenant_session() as session, session.begin():
+            return scorecards.scorecards(session, args["period"])
+
+    @blp.auth(Scope.TALENT_WRITE)
+    @blp.arguments(schemas.PeriodArgsSchema, location="query")
+    @blp.response(202)
+    def post(self, args: dict[str, Any]):
+        """Recompute a month's scorecards in the background (the monthly job does the same)"""
+        with tenant_session() as session, session.begin():
+            authorize(Permission.TALENT_MANAGE)
+            scorecards.period_bounds(args["period"])
+        jobs.recompute_scorecards.send(args["period"])
+        return None

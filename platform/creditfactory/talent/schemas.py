@@ -164,3 +164,33 @@ class CareerSchema(ma.Schema):
     tenure_months = ma.fields.Integer()
     next_grade = ma.fields.Dict(allow_none=True)
     moves = ma.fields.List(ma.fields.Dict())
+
+
+class PeriodArgsSchema(ma.Schema):
+    period = ma.fields.String(required=True, validate=validate.Regexp(r"^\d{4}-\d{2}$"),
+                              metadata={"description": "YYYY-MM"})
+
+
+class ScorecardDefinitionSchema(ma.Schema):
+    version = ma.fields.Integer(dump_only=True)
+    kpis = ma.fields.Dict(required=True, metadata={
+        "description": "KPI -> {weight, target, direction: higher|lower}"})
+    npl_gate = ma.fields.Decimal(required=True, as_string=True)
+
+
+class ScorecardSchema(ma.Schema):
+    employee_no = ma.fields.String()
+    name = ma.fields.String()
+    period = ma.fields.String()
+    as_of = ma.fields.Date()
+    definition_version = ma.fields.Integer()
+    loans_disbursed = ma.fields.Integer()
+    amount_disbursed = ma.fields.Decimal(as_string=True)
+    managed_balance = ma.fields.Decimal(as_string=True)
+    customers = ma.fields.Integer()
+    interest_contribution = ma.fields.Decimal(as_string=True)
+    overdue_ratio = ma.fields.Decimal(as_string=True)
+    npl_ratio = ma.fields.Decimal(as_string=True)
+    first_payment_defaults = ma.fields.Integer()
+    kpi_score = ma.fields.Decimal(as_string=True)
+    promotion_blocked = ma.fields.Boolean()

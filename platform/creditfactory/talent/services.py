@@ -480,6 +480,13 @@ def propose_evaluation(session: Session, cycle_code: str, employee_no: str, *, e
     target = _target_grade(session, e, decision, target_grade)
     if decision in ("promote", "exit_track"):
         total_tenure = months_between(e.hired_on, cycle.effective_date)
+        if decision == "promote":
+            from .scorecards import latest_blocks_promotion
+
+            blocked = latest_blocks_promotion(session, e.id)
+            if blocked is not None:
+                raise TalentError(f"quality gate: {employee_no}'s own NPL ratio {blocked.npl_ratio.normalize()} "
+                                  f"({blocked.period}) is above the scorecard's threshold")
         if decision == "promote" and total_tenure < target.min_tenure_months:
             raise TalentError(f"{target.code} needs {target.min_tenure_months} months of tenure; "
                               f"{employee_no} has {total_tenure}")
