@@ -69,6 +69,8 @@ def test_org_units_employees_moves_and_reporting_lines(bank):
                                      parent_code="HO")
         with pytest.raises(Conflict):
             services.create_org_unit(session, code="BR1", kind="branch", name_zh="x", name_en="x", parent_code="HO")
+        with pytest.raises(Conflict, match="head office"):
+            services.create_org_unit(session, code="HO2", kind="head_office", name_zh="x", name_en="x")
         services.hire(session, employee_no="E1", name="张行长", org_unit_code="BR1", position="支行行长",
                       hired_on=dt.date(2015, 3, 1), user_id=MAKER)
         services.hire(session, employee_no="E2", name="李客户经理", org_unit_code="SB1", position="客户经理",

@@ -68,6 +68,8 @@ def create_org_unit(session: Session, *, code: str, kind: str, name_zh: str, nam
     parent = _unit(session, parent_code) if parent_code else None
     if kind == "head_office" and parent is not None:
         raise TalentError("the head office has no parent unit")
+    if kind == "head_office" and session.scalars(select(OrgUnit.id).where(OrgUnit.kind == "head_office")).first():
+        raise Conflict("the bank already has its head office")
     if kind != "head_office" and parent is None:
         raise TalentError(f"a {kind} belongs to a parent unit")
     if kind == "sub_branch" and parent.kind != "branch":
