@@ -141,6 +141,21 @@ SAMPLES: dict[tuple[str, str], dict[str, Any] | Callable[[Any], dict[str, Any]]]
         "path": {"notice_id": 2147483647}, "json": {"signed_on": "2026-01-01"}, "allowed": 404},
     ("post", "/api/v1/inspections/{inspection_id}"): {
         "path": {"inspection_id": 2147483647}, "json": {"method": "phone", "outcome": "normal"}, "allowed": 404},
+    # Talent: invalid bodies (422) and an employee no tenant has (404) change nothing.
+    **{("post", f"/api/v1/talent/{tail}"): {"json": {}, "allowed": 422}
+       for tail in ("org-units", "employees", "teams", "cycles")},
+    ("post", "/api/v1/talent/ladder/adoption"): {"json": {"overrides": {"NO-SUCH": {}}}},
+    ("get", "/api/v1/talent/employees/{employee_no}/moves"): {"path": {"employee_no": "NOBODY"}, "allowed": 404},
+    ("post", "/api/v1/talent/employees/{employee_no}/moves"): {"path": {"employee_no": "NOBODY"}, "json": {},
+                                                               "allowed": 422},
+    ("get", "/api/v1/talent/employees/{employee_no}/career"): {"path": {"employee_no": "NOBODY"}, "allowed": 404},
+    ("get", "/api/v1/talent/scorecards"): {"query": {"period": "2026-11"}},
+    ("post", "/api/v1/talent/scorecards"): {"query": {"period": "2026-11"}},
+    ("post", "/api/v1/talent/scorecard-definition"): {"json": {}, "allowed": 422},
+    ("get", "/api/v1/talent/cycles/{code}/evaluations"): {"path": {"code": "NONE"}, "allowed": 404},
+    ("post", "/api/v1/talent/cycles/{code}/evaluations"): {
+        "path": {"code": "NONE"}, "json": {"employee_no": "NOBODY", "exam_score": "1", "kpi_score": "1",
+                                           "competency_score": "1", "decision": "keep"}},
 }
 MATRIX_STANDARD = {"code": "matrix-standard", "stage": "approval", "tables": [], "rules": [
     {"id": "MATRIX-R", "when": "application.amount > 1", "action": "refer", "reason_code": "MX"}],
@@ -187,6 +202,7 @@ SAMPLES.update({
 PEOPLE_ONLY: set[tuple[str, str]] = {
     ("post", "/api/v1/products/{code}/adoption"), ("post", "/api/v1/products/{code}/changes"),
     ("post", "/api/v1/products/{code}/regional"), ("post", "/api/v1/products/{code}/from-plugin"),
+    ("post", "/api/v1/talent/ladder/adoption"), ("post", "/api/v1/talent/cycles/{code}/evaluations"),
 }
 #: URL arguments of portal pages that take some, by endpoint (or a function of the tenant making them).
 PAGE_SAMPLES: dict[str, dict[str, Any] | Callable[[Any], dict[str, Any]]] = {

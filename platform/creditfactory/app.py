@@ -25,6 +25,7 @@ from .lending.collections import routes as collection_routes
 from .reporting import routes as reporting_routes
 from .lending.contracts import portal as contract_portal, routes as contract_routes
 from .lending.disbursement import routes as disbursement_routes
+from .talent import routes as talent_routes
 from .tenancy import routes as tenancy_routes, routing
 from .web import assets, csrf, errors, health, limits, logs, metrics, proxy, request_id, security
 from .web.smorest import Api
@@ -95,6 +96,7 @@ def create_app(settings: settings_module.Settings | None = None, *, testing: boo
     api.register_blueprint(reporting_routes.benchmarks_blp)
     api.register_blueprint(contract_routes.blp)
     api.register_blueprint(disbursement_routes.blp)
+    api.register_blueprint(talent_routes.blp)
     # Plugins load last, once every core blueprint and hook point exists.
     plugin_web.init_app(app)
     return app

@@ -23,4 +23,5 @@ def import_all_models() -> None:
     from .plugins import feeds as plugin_feeds, models as plugin_models  # noqa: F401
     from .privacy import models as privacy_models  # noqa: F401
     from .reporting import models as reporting_models  # noqa: F401
+    from .talent import models as talent_models  # noqa: F401
     from .tenancy import models  # noqa: F401

@@ -74,6 +74,10 @@ class Permission(str, enum.Enum):
     CONFIG_APPROVE = ("config.approve", Context.TENANT, "复核配置变更", "Approve or reject configuration changes")
     USER_MANAGE = ("user.manage", Context.TENANT, "管理本行用户授权", "Manage the bank's users and their roles")
     AUDIT_READ = ("audit.read", Context.TENANT, "查看审计日志", "Read the audit log", True)
+    TALENT_READ = ("talent.read", Context.TENANT, "查看组织与职级", "Read the organisation, ladders and evaluations",
+                   True)
+    TALENT_MANAGE = ("talent.manage", Context.TENANT, "管理组织、职级与评定",
+                     "Manage the organisation, ladders and evaluations")
     # --- head office --------------------------------------------------------------------------
     TENANT_READ = ("tenant.read", Context.HEAD_OFFICE, "查看法人机构", "Read the village bank registry", True)
     TENANT_PROVISION = ("tenant.provision", Context.HEAD_OFFICE, "开设法人机构", "Provision village banks")

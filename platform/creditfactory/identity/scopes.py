@@ -67,6 +67,10 @@ class Scope(str, enum.Enum):
                          (Permission.LOAN_READ, Permission.COLLECTION_MANAGE))
     PORTFOLIO_READ = ("portfolio:read", Context.TENANT, "查看本行经营报表", "Read the bank's portfolio reports",
                       (Permission.PORTFOLIO_READ,))
+    TALENT_READ = ("talent:read", Context.TENANT, "查看组织与职级", "Read the organisation, ladders and evaluations",
+                   (Permission.TALENT_READ,))
+    TALENT_WRITE = ("talent:write", Context.TENANT, "管理组织、职级与评定",
+                    "Manage the organisation, ladders and evaluations", (Permission.TALENT_READ, Permission.TALENT_MANAGE))
     TENANTS_READ = ("tenants:read", Context.HEAD_OFFICE, "查看法人机构", "Read the village bank registry",
                     (Permission.TENANT_READ,))
     PRODUCT_TEMPLATES_WRITE = ("product-templates:write", Context.HEAD_OFFICE, "管理标准产品模板",

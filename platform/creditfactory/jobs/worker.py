@@ -16,6 +16,7 @@ ACTOR_MODULES = (
     "creditfactory.lending.cob.jobs",
     "creditfactory.lending.collections.jobs",
     "creditfactory.reporting.jobs",
+    "creditfactory.talent.jobs",
 )
 
 #: The installed broker (``dramatiq creditfactory.jobs.worker`` finds it as dramatiq's global broker).

@@ -1,0 +1,68 @@
+"""Demo organisation for the demo banks (``up --demo`` calls ``seed_demo`` once per bank; idempotent).
+
+The ladder is adopted as code (like products declared in ``tenants/``), without maker-checker: this runs only for
+demo banks, by the operator. Employees are linked to the demo staff users (``<slug>.<role>``) where they exist, so
+their career pages work when those users log in. Scorecards of the current month are computed from whatever loans
+the bank has; evaluations are left to people (they need a maker and a checker).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import select
+
+from ..db import SystemContext, TenantRef, shared_session, tenant_session
+from ..identity.models import User
+from ..lending.cob.dates import business_date
+from . import scorecards, services
+from .models import OrgUnit
+
+#: (employee no, name, unit, position, manager, grade, hired, demo role whose user it is)
+PEOPLE = (
+    ("D001", "陈行长", "HO", "行长", None, "MG-4", dt.date(2010, 3, 1), "tenant_admin"),
+    ("D002", "刘支行长", "BR1", "支行行长", "D001", "MG-3", dt.date(2012, 7, 1), "branch_manager"),
+    ("D003", "王客户经理", "BR1", "客户经理", "D002", "AM-3", dt.date(2018, 5, 1), "loan_officer"),
+    ("D004", "赵客户经理", "SB1", "客户经理", "D002", "AM-1", dt.date(2026, 2, 1), None),
+    ("D005", "孙审查", "RISK", "审查岗", "D001", "RV-1", dt.date(2019, 9, 1), "reviewer"),
+    ("D006", "周审批", "RISK", "审批人", "D001", "RV-3", dt.date(2011, 1, 1), "approver"),
+    ("D007", "吴风险经理", "RISK", "风险经理", "D001", "RK-2", dt.date(2016, 4, 1), "risk_manager"),
+    ("D008", "郑运营", "OPS", "运营专员", "D001", "OP-1", dt.date(2021, 3, 1), "operations"),
+    ("D009", "冯稽核", "AUD", "稽核员", "D001", "AU-1", dt.date(2020, 8, 1), "auditor"),
+    ("D010", "钱工程师", "IT", "工程师", "D001", "IT-2", dt.date(2017, 6, 1), None),
+)
+UNITS = (
+    ("HO", "head_office", "本行", "Head office", None),
+    ("BR1", "branch", "城关支行", "Chengguan branch", "HO"),
+    ("SB1", "sub_branch", "东街分理处", "East Street office", "BR1"),
+    ("RISK", "department", "风险管理部", "Risk department", "HO"),
+    ("OPS", "department", "运营管理部", "Operations department", "HO"),
+    ("AUD", "department", "稽核部", "Audit department", "HO"),
+    ("IT", "department", "科技部", "IT department", "HO"),
+)
+
+
+def seed_demo(tenant: TenantRef) -> dict[str, Any]:
+    """Create the demo organisation, ladder and employees of ``tenant`` unless it already has an organisation."""
+    with shared_session() as shared:
+        users = dict(shared.execute(select(User.username, User.id).where(
+            User.username.like(f"{tenant.slug}.%"))).all())
+    with SystemContext(f"up --demo: talent {tenant.slug}"), tenant_session(tenant) as session, session.begin():
+        if session.scalars(select(OrgUnit.id)).first() is not None:
+            return {"created": False}
+        services._apply_adoption(session, "standard", services.validate_adoption("standard", {"overrides": {}}))
+        for code, kind, name_zh, name_en, parent in UNITS:
+            services.create_org_unit(session, code=code, kind=kind, name_zh=name_zh, name_en=name_en,
+                                     parent_code=parent)
+        for number, name, unit, position, manager, grade, hired, role in PEOPLE:
+            services.hire(session, employee_no=number, name=name, org_unit_code=unit, position=position,
+                          manager_no=manager, grade_code=grade, hired_on=hired,
+                          user_id=users.get(f"{tenant.slug}.{role}") if role else None)
+        services.create_team(session, code="AGILE-SME", name="小微敏捷小组", kind="agile", domain="小微经营贷",
+                             org_unit_code="BR1", lead_no="D003",
+                             members=[{"employee_no": "D003", "side": "business"},
+                                      {"employee_no": "D004", "side": "business"},
+                                      {"employee_no": "D010", "side": "technology"}])
+        cards = scorecards.compute(session, business_date(session).strftime("%Y-%m"))
+    return {"created": True, "employees": len(PEOPLE), "scorecards": len(cards)}
