@@ -76,6 +76,9 @@ def run_platform(settings: Settings, *, demo: bool, host: str, port: int, web_wo
     report = migrations.upgrade()
     click.echo(f"database ready: cf_shared {report.shared[1]}, {report.at_head + len(report.upgraded)} tenant(s) "
                f"at {report.head}, {len(report.failed)} failed")
+    from .lending.origination.services import ensure_standard_rules
+    published = ensure_standard_rules("creditfactory up: standard rule sets")
+    click.echo(f"standard rule sets: {', '.join(published) if published else 'unchanged'}")
     demo_slugs: list[str] = []
     if demo:
         demo_specs = specs.load_specs(settings.tenants_dir)

@@ -32,6 +32,7 @@ def worksheet_json(saved: services.SavedWorksheet | None = None, *, worksheet=No
     return {"application_id": worksheet.application_id, "version": worksheet.version,
             "complete": worksheet.complete, "investigator": worksheet.investigator, "saved_at": worksheet.saved_at,
             "data": worksheet.data, "analysis": snapshot.result, "parameters": snapshot.parameters,
+            "industry_profile": (worksheet.data or {}).get("industry_profile"),
             "advanced": saved.advanced if saved else False}
 
 
@@ -42,9 +43,12 @@ class LiveAnalysisViews(MethodView):
     @blp.response(200, AnalysisSchema)
     def post(self, args: dict[str, Any], application_id: int) -> dict[str, Any]:
         """Analyse a worksheet without saving it (live feedback while the officer fills it in)"""
+        from ..origination.services import analyse_worksheet
+
         with tenant_session() as session:
-            services.latest_worksheet(session, application_id)  # the application must exist in this bank
-        return services.analyse_live(args["worksheet"], visit_date=args["visit_date"] or today()).as_dict()
+            analysis, _ = analyse_worksheet(session, application_id, args["worksheet"],
+                                            visit_date=args["visit_date"] or today())
+        return analysis.as_dict()
 
 
 @blp.route("/<int:application_id>/worksheet")
@@ -65,10 +69,13 @@ class WorksheetViews(MethodView):
     @blp.response(200, WorksheetSchema)
     def put(self, args: dict[str, Any], application_id: int) -> dict[str, Any]:
         """Save the next worksheet version and its analysis; the caller is recorded as investigator"""
+        # The product's tolerances, the sector profile and the INVESTIGATING → ANALYSED transition (with the
+        # pre-approval stage) come from the origination process.
+        from ..origination.services import save_investigation
+
         with tenant_session() as session, session.begin():
-            saved = services.save_worksheet(session, application_id, args["worksheet"],
-                                            visit_date=args["visit_date"] or today(),
-                                            base_version=args["base_version"])
+            saved = save_investigation(session, application_id, args["worksheet"],
+                                       visit_date=args["visit_date"] or today(), base_version=args["base_version"])
             return worksheet_json(saved)
 
 

@@ -51,6 +51,8 @@ class WorksheetSchema(ma.Schema):
     analysis = ma.fields.Dict()
     parameters = ma.fields.Dict()
     advanced = ma.fields.Boolean(metadata={"description": "Whether the application moved on to ANALYSED"})
+    industry_profile = ma.fields.Dict(allow_none=True, metadata={
+        "description": "The sector profile the cross-checks and seasonality used, with the plugin that supplied it"})
 
 
 class VisitPostSchema(ma.Schema):
