@@ -308,3 +308,26 @@ def test_review_refers_without_authority_and_the_approver_sees_the_rule_hits(ban
         services.decide(db, application_id, "approve", "cross-checks explained on the phone")
     assert load(bank, application_id).state == "APPROVED"
     assert decided == [(application_id, "approved")]
+
+
+# --- demo data ------------------------------------------------------------------------------------------------
+
+
+def test_demo_applications_reach_their_states_and_a_rerun_adds_nothing(tenant_factory, shared_db):
+    from creditfactory.db import SystemContext, shared_session
+    from creditfactory.identity.demo import ensure_demo_staff
+    from creditfactory.lending.origination import demo
+
+    demo_bank = tenant_factory(name_en="Demo Origination Bank")
+    with SystemContext("test: demo staff"), shared_session() as shared, shared.begin():
+        ensure_demo_staff(shared, [demo_bank.slug])
+    world(demo_bank)
+    made = demo.ensure_demo_applications(demo_bank.slug)
+    assert made == list(demo.PLAN)
+    with tenant_session(demo_bank) as db:
+        states = {c.name.removeprefix(demo.PREFIX): a.state for c, a in db.execute(
+            select(Customer, LoanApplication).join(LoanApplication, LoanApplication.customer_id == Customer.id)
+            .where(Customer.name.startswith(demo.PREFIX)))}
+    expected = {target: target for target in demo.PLAN} | {"APPROVED_BY_APPROVER": "APPROVED"}
+    assert states == expected
+    assert demo.ensure_demo_applications(demo_bank.slug) == []

@@ -202,7 +202,8 @@ def _render(application_id: int, values: dict[str, str], analysis: Analysis | No
         analysis=analysis,
         result=analysis.as_dict() if analysis else None, error=error, version=version, notice=notice,
         sections=SECTIONS, months=MONTHS, seasons=SEASONS, soft_items=_soft_items(), methods=list(Method)[:5],
-        check_labels=CHECK_LABELS, ratio_labels=RATIO_LABELS, profile=profile), status
+        check_labels=CHECK_LABELS, ratio_labels=RATIO_LABELS, profile=profile, photos=_photos(application_id),
+        subjects=services.PHOTO_SUBJECTS), status
 
 
 @blueprint.route("/investigation/<int:application_id>", methods=["GET", "POST"])
@@ -216,6 +217,8 @@ def worksheet(application_id: int):
         data = latest[0].data if latest else {}
         analysis, error = _analyse(data, application_id)
         notice = gettext("Saved as version %(version)s.", version=version) if request.args.get("saved") else None
+        if request.args.get("photo"):
+            notice = gettext("Photo stored.")
         return _render(application_id, flatten(data), analysis, error, version, notice)
     data = unflatten(request.form.to_dict())
     if request.form.get("action") == "save":
@@ -232,6 +235,39 @@ def worksheet(application_id: int):
         return redirect(url_for("investigation.worksheet", application_id=application_id, saved=1))
     analysis, error = _analyse(data, application_id)
     return _render(application_id, flatten(data), analysis, error, version, status=200 if analysis else 422)
+
+
+@blueprint.post("/investigation/<int:application_id>/photos")
+@login_required
+def upload_photo(application_id: int):
+    """A photo from the phone's camera, into the file store, attached to the visit (recorded now if none yet)."""
+    from ..origination.services import upload_visit_photo, visit_for_photos
+
+    upload = request.files.get("file")
+    try:
+        with tenant_session() as session, session.begin():
+            visit = visit_for_photos(session, application_id)
+            upload_visit_photo(session, visit.id, upload.read() if upload else b"",
+                               subject=request.form.get("subject", "other"), caption=request.form.get("caption", ""))
+    except DomainError as exc:
+        with tenant_session() as session:
+            latest = services.latest_worksheet(session, application_id)
+        data = latest[0].data if latest else {}
+        analysis, _ = _analyse(data, application_id)
+        return _render(application_id, flatten(data), analysis, str(exc), latest[0].version if latest else None,
+                       status=exc.status)
+    return redirect(url_for("investigation.worksheet", application_id=application_id, photo=1))
+
+
+def _photos(application_id: int) -> list[Any]:
+    from .models import InvestigationPhoto, InvestigationVisit
+    from sqlalchemy import select
+
+    with tenant_session() as session:
+        services.authorize(services.Permission.APPLICATION_READ)
+        return list(session.scalars(select(InvestigationPhoto).join(
+            InvestigationVisit, InvestigationVisit.id == InvestigationPhoto.visit_id)
+            .where(InvestigationVisit.application_id == application_id).order_by(InvestigationPhoto.id)))
 
 
 @blueprint.post("/investigation/<int:application_id>/live")

@@ -13,8 +13,8 @@ from ...identity.scopes import Scope
 from ...web.smorest import Blueprint
 from . import services
 from .schemas import (
-    AnalysisSchema, LiveAnalysisSchema, PhotoPostSchema, PhotoSchema, VisitPostSchema, VisitSchema, WorksheetPutSchema,
-    WorksheetSchema,
+    AnalysisSchema, LiveAnalysisSchema, PhotoPostSchema, PhotoSchema, PhotoUploadFileSchema, PhotoUploadFormSchema,
+    VisitPostSchema, VisitSchema, WorksheetPutSchema, WorksheetSchema,
 )
 
 blp = Blueprint("investigations", __name__, url_prefix="/investigations",
@@ -113,3 +113,18 @@ class PhotoViews(MethodView):
         """Attach a photo already in the file store, by its SHA-256 key; the same file twice is one photo"""
         with tenant_session() as session, session.begin():
             return services.add_photo(session, visit_id, **args)
+
+
+@blp.route("/visits/<int:visit_id>/photos/upload")
+class PhotoUploadViews(MethodView):
+    @blp.auth(Scope.APPLICATIONS_INVESTIGATE)
+    @blp.arguments(PhotoUploadFormSchema, location="form")
+    @blp.arguments(PhotoUploadFileSchema, location="files")
+    @blp.response(201, PhotoSchema)
+    def post(self, form: dict[str, Any], files: dict[str, Any], visit_id: int):
+        """Upload a visit photo (multipart: subject, caption, file) into the file store and attach it to the visit"""
+        from ..origination.services import upload_visit_photo
+
+        with tenant_session() as session, session.begin():
+            return upload_visit_photo(session, visit_id, files["file"].read(), subject=form["subject"],
+                                      caption=form["caption"])

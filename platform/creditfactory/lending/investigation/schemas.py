@@ -101,3 +101,12 @@ class PhotoSchema(ma.Schema):
     taken_at = ma.fields.DateTime(allow_none=True)
     latitude = ma.fields.Decimal(as_string=True, allow_none=True)
     longitude = ma.fields.Decimal(as_string=True, allow_none=True)
+
+
+class PhotoUploadFormSchema(ma.Schema):
+    subject = ma.fields.String(required=True, validate=ma.validate.OneOf(PHOTO_SUBJECTS))
+    caption = ma.fields.String(load_default="", validate=ma.validate.Length(max=500))
+
+
+class PhotoUploadFileSchema(ma.Schema):
+    file = ma.fields.Raw(required=True, metadata={"type": "string", "format": "binary"})

@@ -405,3 +405,41 @@ def ensure_standard_rules(reason: str) -> list[str]:
         first = shared.scalar(select(func.count()).select_from(StandardRuleSetVersion)) == 0
         published = sync_standard(shared, FIRST_EFFECTIVE if first else dt.date.today())
         return [v.code for v in published]
+
+
+# --- visit photos through the file store ----------------------------------------------------------------------
+
+
+def upload_visit_photo(session: Session, visit_id: int, data: bytes, *, subject: str, caption: str = ""):
+    """Store a photo taken on the visit in the file store (bytes sniffed: JPEG, PNG, WebP or HEIC; at most the
+    ``upload_max_bytes`` setting) and attach it to the visit by its SHA-256 key; the same photo twice is one."""
+    from ... import settings as settings_module
+    from ...files.sniff import sniff
+    from ...files.store import file_store
+    from ...identity.authorization import authorize
+    from ...identity.permissions import Permission
+    from ..investigation.services import InvestigationError, add_photo
+
+    authorize(Permission.APPLICATION_INVESTIGATE)
+    limit = settings_module.get().upload_max_bytes
+    if not data:
+        raise InvestigationError("file: the photo is empty")
+    if len(data) > limit:
+        raise InvestigationError(f"file: the photo is {len(data)} bytes; the limit is {limit} bytes")
+    content_type = sniff(data)
+    if content_type is None or not content_type.startswith("image/"):
+        raise InvestigationError("file: not a photo (JPEG, PNG, WebP or HEIC)")
+    stored = file_store().put(session.info["tenant"].slug, data)
+    return add_photo(session, visit_id, sha256=stored.sha256, content_type=content_type, size_bytes=stored.size,
+                     subject=subject, caption=caption)
+
+
+def visit_for_photos(session: Session, application_id: int):
+    """The application's latest visit, or a visit recorded now by the acting officer (the portal's photo form is
+    used on site, during the visit)."""
+    from ..investigation.models import InvestigationVisit
+    from ..investigation.services import record_visit
+
+    visit = session.scalar(select(InvestigationVisit).where(InvestigationVisit.application_id == application_id)
+                           .order_by(InvestigationVisit.visited_at.desc(), InvestigationVisit.id.desc()).limit(1))
+    return visit or record_visit(session, application_id, visited_at=dt.datetime.now(dt.timezone.utc))
