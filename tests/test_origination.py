@@ -331,3 +331,51 @@ def test_demo_applications_reach_their_states_and_a_rerun_adds_nothing(tenant_fa
     expected = {target: target for target in demo.PLAN} | {"APPROVED_BY_APPROVER": "APPROVED"}
     assert states == expected
     assert demo.ensure_demo_applications(demo_bank.slug) == []
+
+
+# --- the portal walk (no browser) -------------------------------------------------------------------------------
+
+
+def test_portal_walk_from_intake_to_the_approvers_explanation(app, bank, make_user):
+    from creditfactory.lending.investigation.portal import flatten
+    from creditfactory.testing.staff import HTML, csrf_token, log_in
+
+    customer_id, product_id = world(bank)
+    prefix = f"/t/{bank.slug}"
+    officer_client, approver_client = app.test_client(), app.test_client()
+    assert log_in(officer_client, prefix, make_user("loan_officer", bank)).status_code == 302
+    home = officer_client.get(f"{prefix}/", headers=HTML).get_data(as_text=True)
+    for link in ("/customers\"", "/applications/new\"", "/applications/mine\""):  # my customers, new, mine
+        assert f'class="button" href="{prefix}{link}' in home, link
+    new = f"{prefix}/applications/new"
+    created = officer_client.post(new, headers=HTML, data={
+        "csrf_token": csrf_token(officer_client, new), "customer_id": customer_id, "product_id": product_id,
+        "amount": "20000", "term_months": "12", "channel": "field_app", "repayment_method": "equal_installment",
+        "sector": "retail"})
+    assert created.status_code == 302, created.get_data(as_text=True)
+    case = created.headers["Location"]
+    application_id = int(case.rstrip("/").rsplit("/", 1)[1])
+    act = f"{prefix}/applications/{application_id}/act"
+    page = officer_client.get(case, headers=HTML).get_data(as_text=True)
+    assert 'value="prescreen"' in page
+    token = csrf_token(officer_client, case)
+    assert officer_client.post(act, headers=HTML, data={"csrf_token": token, "action": "prescreen", "passed": "1",
+                                                       "reason": "ok"}).status_code == 302
+    assert 'value="visit"' in officer_client.get(case, headers=HTML).get_data(as_text=True)
+    assert officer_client.post(act, headers=HTML, data={"csrf_token": token, "action": "visit",
+                                                       "reason": "Tuesday"}).status_code == 302
+    page = officer_client.get(case, headers=HTML).get_data(as_text=True)
+    worksheet = f"{prefix}/investigation/{application_id}"
+    assert f'href="{worksheet}"' in page
+    form = {**flatten(_worksheet("20000")), "csrf_token": csrf_token(officer_client, worksheet), "action": "save"}
+    saved = officer_client.post(worksheet, headers=HTML, data=form)
+    assert saved.status_code == 302, saved.get_data(as_text=True)[-2000:]
+    page = officer_client.get(case, headers=HTML).get_data(as_text=True)
+    assert 'id="pre-approval"' in page and "26,706.42" in page
+    assert officer_client.post(act, headers=HTML, data={"csrf_token": token, "action": "submit",
+                                                       "reason": "done"}).status_code == 302
+    assert log_in(approver_client, prefix, make_user("approver", bank)).status_code == 302
+    page = approver_client.get(case, headers=HTML).get_data(as_text=True)
+    # the approval stage referred it: the reviewer reads why and which rule fired, with the value it read
+    assert 'data-stage="approval"' in page and "R03" in page and "APR-CROSSCHECK" in page
+    assert "business.cross_checks_failed = 2" in page
