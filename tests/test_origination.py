@@ -203,7 +203,7 @@ def test_sector_benchmarks_come_from_the_built_in_profile_and_a_plugin_wins(bank
     with acting(officer, bank), tenant_session(bank) as db:
         analysis, prepared = origination.analyse_worksheet(db, application_id, data, visit_date=dt.date(2026, 1, 10))
     # built-in grocery retail [R]: margin 0.18, 12 turns a year → 12 ÷ 12 = 1 month of stock, festival season
-    assert prepared["industry_profile"]["plugin"] == "creditfactory.builtin" or prepared["industry_profile"]["plugin"]
+    assert (prepared["industry_profile"]["plugin"], prepared["industry_profile"]["source"]) == ("builtin", "[R]")
     assert prepared["evidence"]["sector_gross_margin"] == "0.18"
     assert prepared["evidence"]["sector_inventory_months"] == "1.0000"
     assert prepared["seasonality"][0] == "1.4"
