@@ -12,6 +12,7 @@ from sqlalchemy import delete
 
 from applications_support import acting, customer_and_product, principal
 from creditfactory.db import SystemContext, shared_session, tenant_session
+from creditfactory.decisions.models import DecisionRecord
 from creditfactory.identity import changes
 from creditfactory.identity.models import ChangeRequest
 from creditfactory.identity.oauth import services as oauth_services
@@ -65,7 +66,8 @@ def world(tenant_a):
         for model, column in ((CommitteeVote, CommitteeVote.application_id), (CommitteeCase, CommitteeCase.application_id),
                               (ApplicationDecision, ApplicationDecision.application_id),
                               (ApplicationIdempotencyKey, ApplicationIdempotencyKey.application_id),
-                              (ApplicationStateHistory, ApplicationStateHistory.application_id)):
+                              (ApplicationStateHistory, ApplicationStateHistory.application_id),
+                              (DecisionRecord, DecisionRecord.application_id)):
             db.execute(delete(model).where(column.in_(ids)))
         db.execute(delete(CommitteeMember).where(CommitteeMember.session_id.in_(sessions)))
         db.execute(delete(CommitteeSession).where(CommitteeSession.id.in_(sessions)))

@@ -154,6 +154,8 @@ def _remove(customer_id, product_id, tenant):
         ids = select(LoanApplication.id).where(LoanApplication.customer_id == customer_id).scalar_subquery()
         db.execute(delete(ApplicationIdempotencyKey).where(ApplicationIdempotencyKey.application_id.in_(ids)))
         db.execute(delete(ApplicationStateHistory).where(ApplicationStateHistory.application_id.in_(ids)))
+        from creditfactory.decisions.models import DecisionRecord
+        db.execute(delete(DecisionRecord).where(DecisionRecord.application_id.in_(ids)))
         db.execute(delete(LoanApplication).where(LoanApplication.customer_id == customer_id))
         db.execute(delete(Customer).where(Customer.id == customer_id))
         db.execute(delete(Product).where(Product.id == product_id))

@@ -231,6 +231,9 @@ SAMPLES.update({
     ("post", "/api/v1/investigations/visits/{visit_id}/photos"): {
         "path": {"visit_id": SAMPLE_CASE_ID},
         "json": {"sha256": "0" * 64, "content_type": "image/jpeg", "size_bytes": 1, "subject": "premises"}},
+    ("post", "/api/v1/investigations/visits/{visit_id}/photos/upload"): lambda tenant: {
+        "path": {"visit_id": SAMPLE_CASE_ID},
+        "data": {"subject": "premises", "file": (__import__("io").BytesIO(customer_samples.PNG), "shop.png")}},
 })
 
 #: What a logged-in user of the page's bank gets when it is not 200: the sample names no row (the page was reached).

@@ -107,10 +107,11 @@ def test_save_worksheet_versions_and_snapshot(app, tenant_a, officer):
     assert first.status_code == 200, first.json
     assert (first.json["version"], first.json["complete"], first.json["advanced"]) == (1, False, False)
     second = app.test_client().put(url, json={"worksheet": WORKSHEET, "base_version": 1}, headers=officer)
-    assert (second.json["version"], second.json["complete"]) == (2, True)
+    assert (second.json["version"], second.json["complete"], second.json["advanced"]) == (2, True, True)
     assert second.json["parameters"]["repayment_capacity_max"] == "0.70"
+    # The complete worksheet moved the case on to ANALYSED (origination), so no later save is accepted.
     stale = app.test_client().put(url, json={"worksheet": WORKSHEET, "base_version": 1}, headers=officer)
-    assert stale.status_code == 409 and "version 2" in stale.json["detail"]
+    assert stale.status_code == 409 and "ANALYSED" in stale.json["detail"]
     got = app.test_client().get(url, headers=officer).json
     assert got["version"] == 2 and got["analysis"]["max_loan"] == "26706.42" and got["data"] == WORKSHEET
     with tenant_session(tenant_a) as session:

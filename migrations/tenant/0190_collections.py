@@ -1,7 +1,7 @@
 """Collections (cases, actions, promises to pay, notices, pre-due reminders) and post-loan inspections.
 
 Revision ID: t0190
-Revises: t0170
+Revises: t0180
 Create Date: 2026-11-28
 """
 from alembic import op
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 revision = "t0190"
-down_revision = "t0170"
+down_revision = "t0180"
 branch_labels = None
 depends_on = None
 

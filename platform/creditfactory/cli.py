@@ -236,6 +236,10 @@ def tenants_apply(path: str, dry_run: bool, prune: bool, yes: bool) -> None:
         errors = specs.apply(current, prune=prune, on_step=click.echo)
     # Standard product templates, then each bank's declared products (see docs/products.md).
     errors += products_declared.apply_folder(path, on_step=click.echo)
+    # The head-office rule sets every bank's decision engine reads (as `rules sync-standard`).
+    from .lending.origination.services import ensure_standard_rules
+    published = ensure_standard_rules("tenants apply: standard rule sets")
+    click.echo(f"standard rule sets: {', '.join(published) if published else 'unchanged'}")
     for error in errors:
         click.echo(f"error: {error}", err=True)
     if errors:

@@ -67,6 +67,19 @@ def _demo_staff(slugs: list[str]) -> None:
     click.echo(f"demo staff: {len(created)} created, {len(made) - len(created)} already there")
 
 
+def _demo_applications(slugs: list[str]) -> None:
+    """Demo customers and applications in each demo bank (``lending/origination/demo.py``); idempotent."""
+    from .lending.origination.demo import ensure_demo_applications
+
+    for slug in slugs:
+        try:
+            made = ensure_demo_applications(slug)
+        except Exception as exc:  # noqa: BLE001 - one bank's demo data must not keep the platform from starting
+            click.echo(f"demo applications for {slug}: failed: {exc}", err=True)
+            continue
+        click.echo(f"demo applications for {slug}: {', '.join(made) if made else 'already there'}")
+
+
 def run_platform(settings: Settings, *, demo: bool, host: str, port: int, web_workers: int) -> int:
     from .db import shared_session
     from .lending.products import declared as products_declared
@@ -76,6 +89,9 @@ def run_platform(settings: Settings, *, demo: bool, host: str, port: int, web_wo
     report = migrations.upgrade()
     click.echo(f"database ready: cf_shared {report.shared[1]}, {report.at_head + len(report.upgraded)} tenant(s) "
                f"at {report.head}, {len(report.failed)} failed")
+    from .lending.origination.services import ensure_standard_rules
+    published = ensure_standard_rules("creditfactory up: standard rule sets")
+    click.echo(f"standard rule sets: {', '.join(published) if published else 'unchanged'}")
     demo_slugs: list[str] = []
     if demo:
         demo_specs = specs.load_specs(settings.tenants_dir)
@@ -88,6 +104,7 @@ def run_platform(settings: Settings, *, demo: bool, host: str, port: int, web_wo
         active = [t.slug for t in list_tenants(session) if t.status == "active"]
     if demo:
         _demo_staff([slug for slug in demo_slugs if slug in active])
+        _demo_applications([slug for slug in demo_slugs if slug in active])
     children = _children(settings, host, port, web_workers)
     base = f"http://{host}:{port}"
     click.echo("\nCredit Factory is running:")

@@ -45,6 +45,9 @@ def cf_settings(tmp_path_factory):
     ))
     dispose_engines()
     migrations.upgrade(workers=1)
+    # Intake and review run the decision engine, which needs the head-office rule sets in force.
+    from ..lending.origination.services import ensure_standard_rules
+    ensure_standard_rules("test: standard rule sets")
     yield settings
     dispose_engines()
     drop_database(url)

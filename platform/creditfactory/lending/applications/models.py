@@ -53,6 +53,18 @@ class LoanApplication(TenantBase):
     state_entered_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     #: Loan purpose as the customer states it.
     purpose: Mapped[str] = mapped_column(Text, server_default="")
+    # --- origination wiring (t0180) ---
+    #: Repayment method asked for (one the product offers, checked at intake); None on rows made before t0180.
+    repayment_method: Mapped[str | None] = mapped_column(String(30), nullable=True)
+    #: The product's sector code the business falls in (one of the product's eligible sectors).
+    sector: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    #: The consent that covered the bureau query asked for at intake (DOMAIN §4.3), if one was asked for.
+    bureau_consent_id: Mapped[int | None] = mapped_column(ForeignKey("customer_consent.id"), nullable=True)
+    #: Pre-approval (预批核) after the investigation: the engine's indicative offer.
+    indicative_segment: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    indicative_limit: Mapped[Decimal | None] = mapped_column(Numeric(20, 2), nullable=True)
+    indicative_rate: Mapped[Decimal | None] = mapped_column(Numeric(12, 8), nullable=True)
+    indicative_term_months: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class ApplicationStateHistory(TenantBase):

@@ -42,8 +42,14 @@ DECISION_LABELS = {"approve": N_("Approve"), "approve_with_conditions": N_("Appr
                    "reject": N_("Reject"), "return": N_("Return for more information")}
 
 
+STAGE_LABELS = {"admission": N_("Admission"), "pre_approval": N_("Pre-approval"), "approval": N_("Approval")}
+OUTCOME_LABELS = {"pass": N_("Pass"), "approve": N_("Approve"), "refer": N_("Refer to a person"),
+                  "decline": N_("Decline")}
+
+
 def _labels() -> dict[str, Any]:
-    return {"channel_labels": CHANNEL_LABELS, "state_labels": STATE_LABELS, "decision_labels": DECISION_LABELS}
+    return {"channel_labels": CHANNEL_LABELS, "state_labels": STATE_LABELS, "decision_labels": DECISION_LABELS,
+            "stage_labels": STAGE_LABELS, "outcome_labels": OUTCOME_LABELS}
 
 
 def _alert(exc: Exception) -> list[tuple[str, str]]:
@@ -81,7 +87,9 @@ def new_application():
         form = request.form.to_dict()
         data = {"customer_id": _int(form.get("customer_id")), "product_id": _int(form.get("product_id")),
                 "amount": form.get("amount", ""), "term_months": _int(form.get("term_months")),
-                "channel": form.get("channel"), "purpose": form.get("purpose", "")}
+                "channel": form.get("channel"), "purpose": form.get("purpose", ""),
+                "repayment_method": form.get("repayment_method") or None, "sector": form.get("sector") or None,
+                "bureau_query": bool(form.get("bureau_query"))}
         try:
             with tenant_session() as session, session.begin():
                 application, _ = services.create_application(session, data)
@@ -93,8 +101,11 @@ def new_application():
         services.authorize(P.APPLICATION_READ)
         customers = list(session.scalars(select(Customer).order_by(Customer.name).limit(500)))
         products = list(session.scalars(select(Product).order_by(Product.code, Product.version)))
+    from ..products.terms import REPAYMENT_METHODS
+    sectors = sorted({sector for p in products for sector in ((p.terms or {}).get("eligible_sectors") or [])})
     return render_template("applications/new.html", form=form, customers=customers, products=products,
-                           channels=CHANNELS, messages=messages, **_labels())
+                           channels=CHANNELS, methods=REPAYMENT_METHODS, sectors=sectors, messages=messages,
+                           **_labels())
 
 
 def _int(value: Any) -> int | None:
@@ -144,6 +155,7 @@ def _case(application_id: int, messages: list[tuple[str, str]], status: int = 20
                                         .order_by(CommitteeSession.meeting_date)))
         customer = session.get(Customer, application.customer_id)
         product = session.get(Product, application.product_id)
+        engine = _engine_explanations(session, application.id)
     state = State(application.state)
     can = {
         "submit": state is State.ANALYSED and (principal.has(P.APPLICATION_INVESTIGATE)
@@ -154,12 +166,29 @@ def _case(application_id: int, messages: list[tuple[str, str]], status: int = 20
         "refer": state is State.IN_REVIEW and (principal.has(P.APPLICATION_REVIEW)
                                                or principal.has(P.APPLICATION_APPROVE)),
         "cancel": state in PRE_CONTRACT and principal.has(P.APPLICATION_CREATE),
+        "prescreen": state is State.APPLIED and principal.has(P.APPLICATION_CREATE),
+        "visit": state is State.PRE_SCREENED and principal.has(P.APPLICATION_INVESTIGATE),
+        "worksheet": state in (State.INVESTIGATING, State.ANALYSED, State.IN_REVIEW, State.IN_COMMITTEE,
+                               State.APPROVED, State.APPROVED_WITH_CONDITIONS, State.REJECTED),
     }
     names = _names([application.officer_id, application.assignee_id] + [h.actor_id for h in history]
                    + [d.decided_by for d in decisions])
     return render_template("applications/case.html", application=application, history=history, decisions=decisions,
                            sla=sla, can=can, sessions=sessions, names=names, customer=customer, product=product,
-                           messages=messages, **_labels()), status
+                           engine=engine, messages=messages, **_labels()), status
+
+
+def _engine_explanations(session, application_id: int) -> list[dict[str, Any]]:
+    """The decision engine's latest decision per stage, explained for staff (reasons and the rules that fired)."""
+    from ...decisions.services import explain_decision
+    from ...portal.i18n import current_language
+    from ..origination.services import stage_records
+
+    if not CurrentPrincipal.get().has(P.RULESET_READ):
+        return []
+    locale = "en" if current_language() == "en" else "zh"
+    return [explain_decision(session, record.id, locale, "staff") | {"outputs": record.outputs}
+            for record in stage_records(session, application_id).values()]
 
 
 @blueprint.post("/<int:application_id>/act")
@@ -172,6 +201,12 @@ def act(application_id: int):
         with tenant_session() as session, session.begin():
             if action in ("submit", "return", "cancel"):
                 services.fire(session, application_id, Event(action), reason)
+            elif action == "prescreen":
+                passed = request.form.get("passed") == "1"
+                services.fire(session, application_id, Event.PRESCREEN_PASS if passed else Event.PRESCREEN_FAIL,
+                              reason)
+            elif action == "visit":
+                services.fire(session, application_id, Event.SCHEDULE_VISIT, reason)
             elif action == "decide":
                 services.decide(session, application_id, request.form.get("decision", ""), reason)
             elif action == "refer":

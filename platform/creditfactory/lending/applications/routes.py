@@ -39,6 +39,8 @@ def detail(session, application: LoanApplication) -> dict[str, Any]:
     body["decisions"] = schemas.DecisionSchema(many=True).dump(services.decisions(session, application))
     body["sla"] = schemas.SlaSchema().dump(services.sla_status(session, application))
     body["turnaround"] = services.turnaround(session, application)
+    from ..origination.services import stage_records
+    body["engine"] = schemas.EngineDecisionSchema(many=True).dump(list(stage_records(session, application.id).values()))
     return body
 
 

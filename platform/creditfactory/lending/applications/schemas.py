@@ -19,6 +19,12 @@ class ApplicationCreateSchema(ma.Schema):
     officer_id = ma.fields.Integer(load_default=None, metadata={
         "description": "The responsible loan officer's user id; defaults to the user acting (required for machines)"})
     lead = ma.fields.Boolean(load_default=False, metadata={"description": "Register a lead (LEAD), not yet an application"})
+    repayment_method = ma.fields.String(load_default=None, allow_none=True, metadata={
+        "description": "One the product offers (may be left out when the product offers only one)"})
+    sector = ma.fields.String(load_default=None, allow_none=True, metadata={
+        "description": "The product's sector code the business falls in (one of its eligible sectors)"})
+    bureau_query = ma.fields.Boolean(load_default=False, metadata={
+        "description": "A credit-bureau query will be made: the customer's bureau_query consent is required"})
 
 
 class ApplicationSchema(ma.Schema):
@@ -37,6 +43,13 @@ class ApplicationSchema(ma.Schema):
     state_entered_at = ma.fields.DateTime()
     created_at = ma.fields.DateTime()
     updated_at = ma.fields.DateTime()
+    repayment_method = ma.fields.String(allow_none=True)
+    sector = ma.fields.String(allow_none=True)
+    bureau_consent_id = ma.fields.Integer(allow_none=True)
+    indicative_segment = ma.fields.String(allow_none=True, metadata={"description": "Pre-approval segment"})
+    indicative_limit = ma.fields.Decimal(as_string=True, allow_none=True)
+    indicative_rate = ma.fields.Decimal(as_string=True, allow_none=True)
+    indicative_term_months = ma.fields.Integer(allow_none=True)
 
 
 class HistorySchema(ma.Schema):
@@ -66,11 +79,24 @@ class SlaSchema(ma.Schema):
     overdue = ma.fields.Boolean()
 
 
+class EngineDecisionSchema(ma.Schema):
+    id = ma.fields.Integer()
+    stage = ma.fields.String()
+    outcome = ma.fields.String()
+    override_outcome = ma.fields.String(allow_none=True)
+    reason_codes = ma.fields.List(ma.fields.String())
+    fired = ma.fields.List(ma.fields.Dict())
+    outputs = ma.fields.Dict()
+    evaluated_at = ma.fields.DateTime()
+
+
 class ApplicationDetailSchema(ApplicationSchema):
     history = ma.fields.List(ma.fields.Nested(HistorySchema))
     decisions = ma.fields.List(ma.fields.Nested(DecisionSchema))
     sla = ma.fields.Nested(SlaSchema)
     turnaround = ma.fields.Dict()
+    engine = ma.fields.List(ma.fields.Nested(EngineDecisionSchema), metadata={
+        "description": "The decision engine's latest decision at each stage (admission, pre-approval, approval)"})
 
 
 class ApplicationQuerySchema(ma.Schema):

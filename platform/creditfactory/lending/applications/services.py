@@ -81,8 +81,9 @@ def expiry_days(session: Session) -> int:
 def validate_intake(session: Session, data: dict[str, Any]) -> dict[str, Any]:
     """Every check of a new application in one place; the normalised data, or ``ApplicationError`` naming all problems.
 
-    The products capability's ``check_application_terms(session, product, amount, term_months)`` (amount and term
-    ranges, eligible sectors) is called here, as one more line, when it lands.
+    With a product that has terms, the products capability's ``check_application_terms`` refuses an amount, term,
+    repayment method or sector the product does not allow (a product with a single method needs none named);
+    ``bureau_query: true`` needs the customer's active ``bureau_query`` consent (customers ``require_consent``).
     """
     problems = []
     out: dict[str, Any] = {}
@@ -109,6 +110,29 @@ def validate_intake(session: Session, data: dict[str, Any]) -> dict[str, Any]:
     if product is None:
         problems.append(f"no product {data.get('product_id')!r} in this bank")
     out["customer_id"], out["product_id"] = data.get("customer_id"), data.get("product_id")
+    # The product's own terms (amount and term ranges, repayment methods, eligible sectors), each field named.
+    out["repayment_method"] = str(data.get("repayment_method") or "").strip() or None
+    out["sector"] = str(data.get("sector") or "").strip() or None
+    if product is not None and product.terms and amount is not None and isinstance(term, int):
+        from ..products.services import ApplicationOutOfTerms, check_application_terms, terms_of
+
+        terms = terms_of(session, product.id)
+        if out["repayment_method"] is None and len(terms.repayment_methods) == 1:
+            out["repayment_method"] = terms.repayment_methods[0]
+        try:
+            check_application_terms(terms, amount, term, out["repayment_method"] or "", out["sector"] or "")
+        except ApplicationOutOfTerms as exc:
+            problems.extend(f"{field}: {why}" for field, why in exc.problems)
+    # A bureau query needs the customer's consent first (PIPL, DOMAIN §4.3).
+    out["bureau_consent_id"] = None
+    if data.get("bureau_query") and customer is not None:
+        from ..customers.services import ConsentMissing, require_consent
+
+        try:
+            out["bureau_consent_id"] = require_consent(session, customer.id, "bureau_query",
+                                                       session.scalar(select(func.now()))).id
+        except ConsentMissing as exc:
+            problems.append(f"bureau_query: {exc}")
     out["purpose"] = str(data.get("purpose") or "").strip()
     if len(out["purpose"]) > 2000:
         problems.append("purpose is at most 2000 characters")
@@ -214,7 +238,12 @@ def create_application(session: Session, data: dict[str, Any], *, idempotency_ke
            after={"reference": application.reference, "channel": application.channel,
                   "amount": application.amount, "term_months": application.term_months,
                   "customer_id": application.customer_id, "product_id": application.product_id,
-                  "officer_id": application.officer_id, "state": application.state})
+                  "officer_id": application.officer_id, "state": application.state,
+                  "repayment_method": application.repayment_method, "sector": application.sector})
+    if application.state == State.APPLIED.value:
+        # Admission (准入) by the decision engine: a decline rejects the case at once with its reason codes.
+        from ..origination.services import run_admission
+        run_admission(session, application)
     return application, None
 
 
@@ -320,6 +349,11 @@ def fire(session: Session, application_id: int, event: Event | str, reason: str 
     if event is Event.CANCEL and not reason.strip():
         raise ApplicationError("a cancellation needs the reason (e.g. the customer withdrew)")
     transition(session, application, event, reason=reason)
+    if event is Event.SUBMIT:
+        # Approval (审批) by the decision engine as the case enters review: small standard cases within the
+        # engine's authority are approved; the rest wait for a reviewer with the rule hits on the case page.
+        from ..origination.services import run_approval
+        run_approval(session, application)
     return application
 
 

@@ -207,4 +207,8 @@ def transition(session: Session, application: LoanApplication, event: Event | st
     if event is E.SCHEDULE_VISIT and actor_id is not None:
         application.investigator_id = actor_id
         session.flush()
+    if target in (S.APPROVED, S.APPROVED_WITH_CONDITIONS, S.REJECTED):
+        # Plugins hear of a decision only once it is committed (on_application_decided).
+        from ..origination.services import announce_after_commit
+        announce_after_commit(session, application.id, target.value)
     return entry

@@ -203,6 +203,8 @@ class Evidence:
     price_samples: tuple[PriceSample, ...] = ()
     #: Sector norm for stock cover, in months of cost of goods sold.
     sector_inventory_months: Decimal | None = None
+    #: Sector norm for the gross margin (an industry profile), used when no buy/sell prices were sampled.
+    sector_gross_margin: Decimal | None = None
     initial_equity: Decimal | None = None
     retained_profits: Decimal | None = None
     withdrawals: Decimal | None = None
@@ -498,6 +500,10 @@ def cross_checks(worksheet: Worksheet, params: AnalysisParameters) -> tuple[Cros
             checks.append(cross_check(CheckType.GROSS_MARGIN, margin.quantize(RATIO, rounding=ROUND_HALF_UP),
                                       derived.quantize(RATIO, rounding=ROUND_HALF_UP), params,
                                       f"margins from {len(samples)} sampled buy/sell prices, weighted by sales"))
+    elif e.sector_gross_margin is not None and margin is not None:
+        checks.append(cross_check(CheckType.GROSS_MARGIN, margin.quantize(RATIO, rounding=ROUND_HALF_UP),
+                                  e.sector_gross_margin.quantize(RATIO, rounding=ROUND_HALF_UP), params,
+                                  f"stated margin against the sector norm {e.sector_gross_margin}"))
     if e.sector_inventory_months is not None and typical.cogs > 0:
         stated = (business.inventory / typical.cogs).quantize(RATIO, rounding=ROUND_HALF_UP)
         checks.append(cross_check(CheckType.INVENTORY_TURNOVER, stated, e.sector_inventory_months, params,
@@ -693,6 +699,7 @@ def worksheet_from_dict(data: Mapping[str, Any]) -> Worksheet:
         bank_share_of_sales=_money(ev, "bank_share_of_sales", "evidence.", default=Decimal(1)),
         price_samples=tuple(samples),
         sector_inventory_months=_money(ev, "sector_inventory_months", "evidence.", default=None),
+        sector_gross_margin=_money(ev, "sector_gross_margin", "evidence.", default=None),
         initial_equity=_money(ev, "initial_equity", "evidence.", default=None, allow_negative=True),
         retained_profits=_money(ev, "retained_profits", "evidence.", default=None, allow_negative=True),
         withdrawals=_money(ev, "withdrawals", "evidence.", default=None),

@@ -75,6 +75,7 @@ SECTIONS: list[tuple[str, str, list[tuple[str, str]]]] = [
         *[(f"price_samples.{i}.{f}", label) for i in range(2) for f, label in (
             ("product", N_("Sampled product")), ("buy_price", N_("Buy price")), ("sell_price", N_("Sell price")))],
         ("sector_inventory_months", N_("Sector norm: months of stock")),
+        ("sector_gross_margin", N_("Sector norm: gross margin (fraction)")),
         ("initial_equity", N_("Equity at start")), ("retained_profits", N_("Profits retained since")),
         ("withdrawals", N_("Withdrawals since")), ("household_size", N_("Household size")),
         ("living_cost_per_person", N_("Local living cost per person")),
@@ -88,7 +89,7 @@ CHECK_LABELS = {
     "SALES_VS_SAMPLE": N_("Sales against the on-site sample"),
     "SALES_VS_PURCHASES": N_("Sales against purchases"),
     "SALES_VS_BANK_FLOWS": N_("Sales against bank inflows"),
-    "GROSS_MARGIN": N_("Gross margin against sampled prices"),
+    "GROSS_MARGIN": N_("Gross margin against sampled prices or the sector norm"),
     "INVENTORY_TURNOVER": N_("Stock cover against the sector norm"),
     "EQUITY_CHECK": N_("Equity check"),
     "HOUSEHOLD_EXPENSES": N_("Household expenses against the benchmark"),
@@ -150,11 +151,25 @@ def _today() -> dt.date:
     return dt.datetime.now(ZoneInfo(CurrentTenant.get().timezone)).date()
 
 
-def _analyse(data: dict[str, Any]) -> tuple[Analysis | None, str | None]:
+def _analyse(data: dict[str, Any], application_id: int | None = None) -> tuple[Analysis | None, str | None]:
+    """The analysis with the product's tolerances and the sector profile (origination), as saving will compute it."""
+    from ..origination.services import analyse_worksheet
+
     try:
-        return services.analyse_live(data, visit_date=_today()), None
+        if application_id is None:
+            return services.analyse_live(data, visit_date=_today()), None
+        with tenant_session() as session:
+            return analyse_worksheet(session, application_id, data, visit_date=_today())[0], None
     except DomainError as exc:
         return None, str(exc)
+
+
+def _profile(application_id: int, data: Mapping[str, Any]) -> dict[str, Any] | None:
+    from ..origination.services import prepare_worksheet
+
+    with tenant_session() as session:
+        from ..applications.services import get_application
+        return prepare_worksheet(session, get_application(session, application_id), data)[2]
 
 
 def _soft_items() -> list[tuple[str, str, list[tuple[str, str]]]]:
@@ -167,7 +182,7 @@ def _soft_items() -> list[tuple[str, str, list[tuple[str, str]]]]:
 def form_names() -> set[str]:
     """Every field name the worksheet form renders."""
     names = {(f"{section}.{field}" if section else field) for section, _, fields in SECTIONS for field, _ in fields}
-    names |= {f"seasonality.{m}" for m in range(12)} | {"loan.method"}
+    names |= {f"seasonality.{m}" for m in range(12)} | {"loan.method", "sector_profile"}
     return names | {f"soft_answers.{i.code}" for i in DEFAULT_QUESTIONNAIRE.indicators}
 
 
@@ -176,13 +191,19 @@ def _render(application_id: int, values: dict[str, str], analysis: Analysis | No
     # Values the form has no field for (a worksheet saved through the API with its own expense categories or
     # more product lines) travel as hidden fields, so saving from the portal never drops them.
     known = form_names()
-    hidden = {name: value for name, value in values.items() if name not in known and value != ""}
+    hidden = {name: value for name, value in values.items()
+              if name not in known and value != "" and not name.startswith("industry_profile.")}
+    try:
+        profile = _profile(application_id, {"sector_profile": values.get("sector_profile", "")})
+    except DomainError:
+        profile = None
     return render_template(
         "investigation/worksheet.html", application_id=application_id, values=values, hidden=hidden,
         analysis=analysis,
         result=analysis.as_dict() if analysis else None, error=error, version=version, notice=notice,
         sections=SECTIONS, months=MONTHS, seasons=SEASONS, soft_items=_soft_items(), methods=list(Method)[:5],
-        check_labels=CHECK_LABELS, ratio_labels=RATIO_LABELS), status
+        check_labels=CHECK_LABELS, ratio_labels=RATIO_LABELS, profile=profile, photos=_photos(application_id),
+        subjects=services.PHOTO_SUBJECTS), status
 
 
 @blueprint.route("/investigation/<int:application_id>", methods=["GET", "POST"])
@@ -194,22 +215,59 @@ def worksheet(application_id: int):
     version = latest[0].version if latest else None
     if request.method == "GET":
         data = latest[0].data if latest else {}
-        analysis, error = _analyse(data)
+        analysis, error = _analyse(data, application_id)
         notice = gettext("Saved as version %(version)s.", version=version) if request.args.get("saved") else None
+        if request.args.get("photo"):
+            notice = gettext("Photo stored.")
         return _render(application_id, flatten(data), analysis, error, version, notice)
     data = unflatten(request.form.to_dict())
     if request.form.get("action") == "save":
         base = request.form.get("base_version")
+        from ..origination.services import save_investigation
+
         try:
             with tenant_session() as session, session.begin():
-                services.save_worksheet(session, application_id, data, visit_date=_today(),
-                                        base_version=int(base) if base and base.isdigit() else None)
+                save_investigation(session, application_id, data, visit_date=_today(),
+                                   base_version=int(base) if base and base.isdigit() else None)
         except DomainError as exc:
-            analysis, _ = _analyse(data)
+            analysis, _ = _analyse(data, application_id)
             return _render(application_id, flatten(data), analysis, str(exc), version, status=exc.status)
         return redirect(url_for("investigation.worksheet", application_id=application_id, saved=1))
-    analysis, error = _analyse(data)
+    analysis, error = _analyse(data, application_id)
     return _render(application_id, flatten(data), analysis, error, version, status=200 if analysis else 422)
+
+
+@blueprint.post("/investigation/<int:application_id>/photos")
+@login_required
+def upload_photo(application_id: int):
+    """A photo from the phone's camera, into the file store, attached to the visit (recorded now if none yet)."""
+    from ..origination.services import upload_visit_photo, visit_for_photos
+
+    upload = request.files.get("file")
+    try:
+        with tenant_session() as session, session.begin():
+            visit = visit_for_photos(session, application_id)
+            upload_visit_photo(session, visit.id, upload.read() if upload else b"",
+                               subject=request.form.get("subject", "other"), caption=request.form.get("caption", ""))
+    except DomainError as exc:
+        with tenant_session() as session:
+            latest = services.latest_worksheet(session, application_id)
+        data = latest[0].data if latest else {}
+        analysis, _ = _analyse(data, application_id)
+        return _render(application_id, flatten(data), analysis, str(exc), latest[0].version if latest else None,
+                       status=exc.status)
+    return redirect(url_for("investigation.worksheet", application_id=application_id, photo=1))
+
+
+def _photos(application_id: int) -> list[Any]:
+    from .models import InvestigationPhoto, InvestigationVisit
+    from sqlalchemy import select
+
+    with tenant_session() as session:
+        services.authorize(services.Permission.APPLICATION_READ)
+        return list(session.scalars(select(InvestigationPhoto).join(
+            InvestigationVisit, InvestigationVisit.id == InvestigationPhoto.visit_id)
+            .where(InvestigationVisit.application_id == application_id).order_by(InvestigationPhoto.id)))
 
 
 @blueprint.post("/investigation/<int:application_id>/live")
@@ -218,7 +276,7 @@ def live_analysis(application_id: int) -> tuple[str, int] | Response:
     """The results panel for the posted form, unsaved (the page's script calls it as the officer types)."""
     with tenant_session() as session:
         services.latest_worksheet(session, application_id)  # the application must exist in this bank
-    analysis, error = _analyse(unflatten(request.form.to_dict()))
+    analysis, error = _analyse(unflatten(request.form.to_dict()), application_id)
     return render_template("investigation/_results.html", result=analysis.as_dict() if analysis else None,
                            error=error, check_labels=CHECK_LABELS, ratio_labels=RATIO_LABELS), (200 if analysis else 422)
 

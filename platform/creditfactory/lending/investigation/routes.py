@@ -13,8 +13,8 @@ from ...identity.scopes import Scope
 from ...web.smorest import Blueprint
 from . import services
 from .schemas import (
-    AnalysisSchema, LiveAnalysisSchema, PhotoPostSchema, PhotoSchema, VisitPostSchema, VisitSchema, WorksheetPutSchema,
-    WorksheetSchema,
+    AnalysisSchema, LiveAnalysisSchema, PhotoPostSchema, PhotoSchema, PhotoUploadFileSchema, PhotoUploadFormSchema,
+    VisitPostSchema, VisitSchema, WorksheetPutSchema, WorksheetSchema,
 )
 
 blp = Blueprint("investigations", __name__, url_prefix="/investigations",
@@ -32,6 +32,7 @@ def worksheet_json(saved: services.SavedWorksheet | None = None, *, worksheet=No
     return {"application_id": worksheet.application_id, "version": worksheet.version,
             "complete": worksheet.complete, "investigator": worksheet.investigator, "saved_at": worksheet.saved_at,
             "data": worksheet.data, "analysis": snapshot.result, "parameters": snapshot.parameters,
+            "industry_profile": (worksheet.data or {}).get("industry_profile"),
             "advanced": saved.advanced if saved else False}
 
 
@@ -42,9 +43,12 @@ class LiveAnalysisViews(MethodView):
     @blp.response(200, AnalysisSchema)
     def post(self, args: dict[str, Any], application_id: int) -> dict[str, Any]:
         """Analyse a worksheet without saving it (live feedback while the officer fills it in)"""
+        from ..origination.services import analyse_worksheet
+
         with tenant_session() as session:
-            services.latest_worksheet(session, application_id)  # the application must exist in this bank
-        return services.analyse_live(args["worksheet"], visit_date=args["visit_date"] or today()).as_dict()
+            analysis, _ = analyse_worksheet(session, application_id, args["worksheet"],
+                                            visit_date=args["visit_date"] or today())
+        return analysis.as_dict()
 
 
 @blp.route("/<int:application_id>/worksheet")
@@ -65,10 +69,13 @@ class WorksheetViews(MethodView):
     @blp.response(200, WorksheetSchema)
     def put(self, args: dict[str, Any], application_id: int) -> dict[str, Any]:
         """Save the next worksheet version and its analysis; the caller is recorded as investigator"""
+        # The product's tolerances, the sector profile and the INVESTIGATING → ANALYSED transition (with the
+        # pre-approval stage) come from the origination process.
+        from ..origination.services import save_investigation
+
         with tenant_session() as session, session.begin():
-            saved = services.save_worksheet(session, application_id, args["worksheet"],
-                                            visit_date=args["visit_date"] or today(),
-                                            base_version=args["base_version"])
+            saved = save_investigation(session, application_id, args["worksheet"],
+                                       visit_date=args["visit_date"] or today(), base_version=args["base_version"])
             return worksheet_json(saved)
 
 
@@ -106,3 +113,18 @@ class PhotoViews(MethodView):
         """Attach a photo already in the file store, by its SHA-256 key; the same file twice is one photo"""
         with tenant_session() as session, session.begin():
             return services.add_photo(session, visit_id, **args)
+
+
+@blp.route("/visits/<int:visit_id>/photos/upload")
+class PhotoUploadViews(MethodView):
+    @blp.auth(Scope.APPLICATIONS_INVESTIGATE)
+    @blp.arguments(PhotoUploadFormSchema, location="form")
+    @blp.arguments(PhotoUploadFileSchema, location="files")
+    @blp.response(201, PhotoSchema)
+    def post(self, form: dict[str, Any], files: dict[str, Any], visit_id: int):
+        """Upload a visit photo (multipart: subject, caption, file) into the file store and attach it to the visit"""
+        from ..origination.services import upload_visit_photo
+
+        with tenant_session() as session, session.begin():
+            return upload_visit_photo(session, visit_id, files["file"].read(), subject=form["subject"],
+                                      caption=form["caption"])

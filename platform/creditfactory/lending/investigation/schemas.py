@@ -51,6 +51,8 @@ class WorksheetSchema(ma.Schema):
     analysis = ma.fields.Dict()
     parameters = ma.fields.Dict()
     advanced = ma.fields.Boolean(metadata={"description": "Whether the application moved on to ANALYSED"})
+    industry_profile = ma.fields.Dict(allow_none=True, metadata={
+        "description": "The sector profile the cross-checks and seasonality used, with the plugin that supplied it"})
 
 
 class VisitPostSchema(ma.Schema):
@@ -99,3 +101,12 @@ class PhotoSchema(ma.Schema):
     taken_at = ma.fields.DateTime(allow_none=True)
     latitude = ma.fields.Decimal(as_string=True, allow_none=True)
     longitude = ma.fields.Decimal(as_string=True, allow_none=True)
+
+
+class PhotoUploadFormSchema(ma.Schema):
+    subject = ma.fields.String(required=True, validate=ma.validate.OneOf(PHOTO_SUBJECTS))
+    caption = ma.fields.String(load_default="", validate=ma.validate.Length(max=500))
+
+
+class PhotoUploadFileSchema(ma.Schema):
+    file = ma.fields.Raw(required=True, metadata={"type": "string", "format": "binary"})

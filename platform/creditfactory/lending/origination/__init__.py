@@ -1,0 +1,1 @@
+"""Origination: the steps of a loan application wired into one process (intake → decision)."""
