@@ -67,17 +67,22 @@ def _demo_staff(slugs: list[str]) -> None:
     click.echo(f"demo staff: {len(created)} created, {len(made) - len(created)} already there")
 
 
-def _demo_applications(slugs: list[str]) -> None:
-    """Demo customers and applications in each demo bank (``lending/origination/demo.py``); idempotent."""
+def _demo_data(slugs: list[str]) -> None:
+    """Each demo bank's customers and applications in every state (``lending/origination/demo.py``) and its
+    organisation, ladder and scorecards (``talent/demo.py``); idempotent."""
     from .lending.origination.demo import ensure_demo_applications
+    from .talent.demo import seed_demo
+    from .tenancy.registry import directory
 
     for slug in slugs:
-        try:
-            made = ensure_demo_applications(slug)
-        except Exception as exc:  # noqa: BLE001 - one bank's demo data must not keep the platform from starting
-            click.echo(f"demo applications for {slug}: failed: {exc}", err=True)
-            continue
-        click.echo(f"demo applications for {slug}: {', '.join(made) if made else 'already there'}")
+        for what, seed in (("applications", ensure_demo_applications),
+                           ("organisation", lambda s: seed_demo(directory.get(s)))):
+            try:
+                made = seed(slug)
+            except Exception as exc:  # noqa: BLE001 - one bank's demo data must not keep the platform from starting
+                click.echo(f"demo {what} for {slug}: failed: {exc}", err=True)
+                continue
+            click.echo(f"demo {what} for {slug}: {made or 'already there'}")
 
 
 def run_platform(settings: Settings, *, demo: bool, host: str, port: int, web_workers: int) -> int:
@@ -104,7 +109,7 @@ def run_platform(settings: Settings, *, demo: bool, host: str, port: int, web_wo
         active = [t.slug for t in list_tenants(session) if t.status == "active"]
     if demo:
         _demo_staff([slug for slug in demo_slugs if slug in active])
-        _demo_applications([slug for slug in demo_slugs if slug in active])
+        _demo_data([slug for slug in demo_slugs if slug in active])
     children = _children(settings, host, port, web_workers)
     base = f"http://{host}:{port}"
     click.echo("\nCredit Factory is running:")
