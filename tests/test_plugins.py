@@ -516,3 +516,19 @@ def test_hook_register_migrations(plugin_host, tenant_factory, tmp_path):
     assert "lack its prefix" in report.plugin_failures[bank.slug]
     with engine_for(bank.cluster).connect() as conn:  # rolled back: still h002, no stray table
         assert conn.scalar(text(f'SELECT version_num FROM "{bank.schema}".alembic_version_herds')) == "h002"
+
+
+def test_a_rule_may_name_a_plugins_fact_once_the_plugin_is_loaded(plugin_host):
+    from creditfactory.decisions.expressions import compile_expression
+    from creditfactory.plugins.types import FactDefinition
+
+    def register_facts(config):
+        return [FactDefinition("tea_price_vs_12m_mean", "decimal", "茶价相对均值", "Tea price vs mean",
+                               compute=lambda facts: Decimal("1.08"))]
+
+    plugin_host.register(plugin("tea_facts", register_facts=register_facts), "tea_facts")
+    from creditfactory.decisions.facts import CATALOGUE
+
+    fact = CATALOGUE.get("tea_price_vs_12m_mean")
+    assert fact is not None and fact.type.value == "number" and fact.source == "plugin:tea_facts"
+    compile_expression("tea_price_vs_12m_mean > 1.05")

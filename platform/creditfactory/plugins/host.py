@@ -116,6 +116,23 @@ class PluginHost:
         config = config if isinstance(config, PluginConfig) else PluginConfig(title=name)
         self.plugins[name] = PluginInfo(name, config.title, config.description, version, builtin,
                                         config_schema=config.schema)
+        if self._implements(name, "register_facts"):
+            self._catalogue_facts(name)
+
+    def _catalogue_facts(self, name: str) -> None:
+        """Put the plugin's fact definitions in the decision engine's catalogue, so rules may name them when saved
+        (their values are computed per bank, for banks that enabled the plugin)."""
+        from ..decisions.facts import FactError, register_fact
+
+        plugin = self.manager.get_plugin(name)
+        impl = next(i for i in self.manager.hook.register_facts.get_hookimpls() if i.plugin is plugin)
+        arguments = {"config": {}} if "config" in impl.argnames else {}
+        for definition in self._call_one(name, "register_facts", arguments) or []:
+            try:
+                register_fact(definition.name, _FACT_TYPES.get(definition.type, definition.type), definition.label_zh,
+                              definition.label_en, definition.description, source=f"plugin:{name}")
+            except (FactError, ValueError) as exc:
+                self._failed(HookFailure(name, "register_facts", "error", f"fact {definition.name}: {exc}"))
 
     def unregister(self, name: str) -> None:
         self.manager.unregister(name=name)
@@ -192,6 +209,9 @@ class PluginHost:
 
 
 _FAILED = object()
+#: Plugin fact types as the decision engine names them.
+_FACT_TYPES = {"decimal": "number", "int": "number", "integer": "number", "float": "number", "str": "string",
+               "bool": "boolean"}
 
 
 def _store_failure(failure: HookFailure, *, tenant: str) -> None:
