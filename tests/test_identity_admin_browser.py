@@ -66,7 +66,7 @@ def log_in(page, base: str, username: str, password: str, text: dict[str, str], 
 
 def log_out(page, base: str, text: dict[str, str]) -> None:
     page.goto(f"{base}/account")
-    page.get_by_role("button", name=text["log_out"]).click()
+    page.get_by_role("button", name=text["log_out"], exact=True).click()
     page.wait_for_url(f"{base}/login")
 
 

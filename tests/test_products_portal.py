@@ -28,7 +28,14 @@ def bank(tenant_factory):
     tenant = tenant_factory(name_en="Products Portal Bank")
     with CurrentActor.bind(Actor("test:products-portal", ActorKind.SYSTEM)):
         declared.publish_templates(declared.load_folder(TENANTS_DIR), TENANTS_DIR)
-        declared.apply_tenant_products(tenant.slug, declared.load_folder(TENANTS_DIR).products["puer"])
+        # The Pu'er file's own products, and its regional 草贷 declared with the Yunnan plugin's terms in full (this
+        # bank has no plugin enabled).
+        import creditfactory_plugin_yunnan_agri as yunnan
+
+        grass = {t.code: t for t in yunnan.register_product_templates({})}["yn_grass_loan"]
+        entries = [entry for entry in declared.load_folder(TENANTS_DIR).products["puer"] if "plugin_template" not in entry]
+        entries.append({"code": grass.code, "name_zh": grass.name_zh, "name_en": grass.name_en, "terms": dict(grass.terms)})
+        declared.apply_tenant_products(tenant.slug, entries)
     return tenant
 
 

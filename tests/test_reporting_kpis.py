@@ -19,6 +19,13 @@ D = Decimal
 AS_OF = dt.date(2026, 1, 10)
 
 
+@pytest.fixture(scope="module")
+def tenant_a(tenant_factory):
+    """A bank of this module's own: the figures are checked over its whole loan book, which other modules' loans
+    in the shared test bank would change."""
+    return tenant_factory(name_en="Reporting Village Bank")
+
+
 @pytest.fixture
 def session(tenant_db, tenant_a):
     with SystemContext("test: reporting"):

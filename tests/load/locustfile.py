@@ -36,7 +36,8 @@ class StaffApp(HttpUser):
                          json={"customer_id": int(os.environ["CF_CUSTOMER_ID"]),
                                "product_id": int(os.environ["CF_PRODUCT_ID"]),
                                "officer_id": int(os.environ["CF_OFFICER_ID"]),
-                               "amount": "50000", "term_months": 12, "channel": "field_app", "purpose": "进货"})
+                               "amount": "50000", "term_months": 12, "channel": "field_app", "purpose": "进货",
+                               "repayment_method": "equal_installment", "sector": "retail"})
 
     @task(3)
     def loan_read(self):

@@ -61,7 +61,10 @@ def _seed(slug: str) -> dict[str, Any]:
     tenant = services.provision(services.TenantSpec.from_mapping({
         "slug": slug, "name_zh": "负载测试村镇银行", "name_en": "Load test village bank",
         "legal_entity_code": "BENCH-API", "province": "云南省"}))
+    from ..lending.origination.services import ensure_standard_rules
+
     tenants_dir = get().tenants_dir
+    ensure_standard_rules("bench api: standard rule sets")  # intake runs the admission rules
     officer = _officer(slug)
     with CurrentActor.bind(Actor(id="bench:api", kind=ActorKind.SYSTEM)):
         declared.publish_templates(declared.load_folder(tenants_dir), __import__("pathlib").Path(tenants_dir))
@@ -128,7 +131,8 @@ def _request(flow: str, seed: dict[str, Any]) -> tuple[str, str, bytes | None, d
     key = {"Idempotency-Key": uuid.uuid4().hex}
     if flow == "intake":
         body = {"customer_id": seed["customer_id"], "product_id": seed["product_id"], "amount": "50000",
-                "term_months": 12, "channel": "field_app", "purpose": "进货", "officer_id": seed["officer_id"]}
+                "term_months": 12, "channel": "field_app", "purpose": "进货", "officer_id": seed["officer_id"],
+                "repayment_method": "equal_installment", "sector": "retail"}
         return "POST", f"{prefix}/applications", json.dumps(body).encode(), key
     if flow == "loan_read":
         return "GET", f"{prefix}/loans/{seed['loan']}", None, {}
