@@ -399,12 +399,10 @@ class Compiler:
     time by the null-safe operators (a comparison across types is false, as in zen-engine).
     """
 
-    def __init__(self, catalogue: FactCatalogue | None = CATALOGUE, text: str = "", where: str = "",
-                 placeholder_type: str | None = None):
+    def __init__(self, catalogue: FactCatalogue | None = CATALOGUE, text: str = "", where: str = ""):
         self.catalogue = catalogue
         self.text = text
         self.where = where
-        self.placeholder_type = placeholder_type
 
     def error(self, message: str, node: Node) -> RuleSyntaxError:
         return RuleSyntaxError(message, node.pos, self.text, self.where)
@@ -418,9 +416,9 @@ class Compiler:
         return Compiled(lambda facts: value, node.type, frozenset(), True)
 
     def _Placeholder(self, node: Placeholder) -> Compiled:
-        if self.placeholder_type is None:
-            raise self.error("$ is only allowed in a decision-table cell", node)
-        return Compiled(lambda facts: facts["$"], self.placeholder_type, frozenset())
+        # Decision-table cells are compiled by tables.py, which reads "$" as the column's input itself; in an
+        # expression of its own "$" stands for nothing.
+        raise self.error("$ is only allowed in a decision-table cell", node)
 
     def _FactRef(self, node: FactRef) -> Compiled:
         name = node.name

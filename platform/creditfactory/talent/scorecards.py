@@ -29,7 +29,7 @@ from .models import Employee, OfficerScorecard, ScorecardDefinition
 
 KPIS = ("loans_disbursed", "amount_disbursed", "managed_balance", "customers", "interest_contribution",
         "overdue_ratio", "npl_ratio", "first_payment_defaults")
-#: [R] placeholders (no source gives weights or targets): each bank sets its own version.
+#: [R] defaults (no source gives weights or targets): each bank sets its own version.
 DEFAULT_DEFINITION = {
     "kpis": {
         "loans_disbursed": {"weight": "0.20", "target": "6", "direction": "higher"},

@@ -29,7 +29,7 @@ ADOPT_LADDER = "talent.ladder.adopt"
 DECIDE_EVALUATION = "talent.evaluation.decide"
 #: Grade fields a bank may adjust when adopting the standard ladder; everything else is the head office's.
 ADJUSTABLE = ("headcount_cap", "min_tenure_months", "required_kpis")
-DEFAULT_CYCLE_WEIGHTS = {"exam": "0.30", "kpi": "0.50", "competency": "0.20"}  # [R] placeholders, per cycle
+DEFAULT_CYCLE_WEIGHTS = {"exam": "0.30", "kpi": "0.50", "competency": "0.20"}  # [R] defaults, per cycle
 CENT = Decimal("0.01")
 
 
