@@ -63,7 +63,7 @@ class ApplicationsViews(MethodView):
             if replay is not None:
                 return _json(replay, 201)
             body = schemas.ApplicationSchema().dump(application)
-            services.remember_response(session, key, body)
+            services.remember_response(session, key, application, body)
         return _json(body, 201)
 
     @blp.auth(Scope.APPLICATIONS_READ)

@@ -78,8 +78,12 @@ def expiry_days(session: Session) -> int:
 # --- intake ---------------------------------------------------------------------------------------------------------
 
 
-def validate_intake(session: Session, data: dict[str, Any]) -> dict[str, Any]:
+def validate_intake(session: Session, data: dict[str, Any], *, loaded: dict[str, Any] | None = None
+                    ) -> dict[str, Any]:
     """Every check of a new application in one place; the normalised data, or ``ApplicationError`` naming all problems.
+
+    ``loaded``, when given, receives the customer and product read for the checks (``"customer"``, ``"product"``),
+    so the caller's next step need not read them again (the session's identity map holds objects only weakly).
 
     With a product that has terms, the products capability's ``check_application_terms`` refuses an amount, term,
     repayment method or sector the product does not allow (a product with a single method needs none named);
@@ -148,6 +152,8 @@ def validate_intake(session: Session, data: dict[str, Any]) -> dict[str, Any]:
     out["lead"] = bool(data.get("lead", False))
     if problems:
         raise ApplicationError("; ".join(problems))
+    if loaded is not None:
+        loaded.update(customer=customer, product=product)
     return out
 
 
@@ -215,24 +221,19 @@ def create_application(session: Session, data: dict[str, Any], *, idempotency_ke
             if first.response is None:
                 raise Conflict(f"the request with Idempotency-Key {idempotency_key!r} is still being processed")
             return None, first.response
-    values = validate_intake(session, data)
+    loaded: dict[str, Any] = {}
+    values = validate_intake(session, data, loaded=loaded)
     initial = State.LEAD if values.pop("lead") else State.APPLIED
     application = LoanApplication(reference=uuid4().hex, state=initial.value, assignee_id=values["officer_id"],
                                   **values)
     session.add(application)
-    session.flush()
-    session.refresh(application)
+    session.flush()  # the id and created_at come back with the insert (eager_defaults)
     local = application.created_at.astimezone(ZoneInfo(CurrentTenant.get().timezone))
     application.reference = f"LA{local:%Y%m%d}{application.id:06d}"
     principal = CurrentPrincipal.get()
     session.add(ApplicationStateHistory(application_id=application.id, from_state=None, to_state=initial.value,
                                         event="intake", actor_id=principal.user_id, actor=principal.username,
                                         reason=f"channel {application.channel}"))
-    if idempotency_key is not None:
-        session.execute(ApplicationIdempotencyKey.__table__.update()
-                        .where(ApplicationIdempotencyKey.owner == caller_identity(),
-                               ApplicationIdempotencyKey.key == idempotency_key)
-                        .values(application_id=application.id))
     session.flush()
     record(session, "application.create", object_type="loan_application", object_id=application.id,
            after={"reference": application.reference, "channel": application.channel,
@@ -243,16 +244,19 @@ def create_application(session: Session, data: dict[str, Any], *, idempotency_ke
     if application.state == State.APPLIED.value:
         # Admission (准入) by the decision engine: a decline rejects the case at once with its reason codes.
         from ..origination.services import run_admission
-        run_admission(session, application)
+        # Just registered: no investigation analysis can exist yet, so the facts need not look for one.
+        run_admission(session, application, customer=loaded["customer"], product=loaded["product"], analysis={})
     return application, None
 
 
-def remember_response(session: Session, idempotency_key: str, response: dict[str, Any]) -> None:
-    """Store the first response of an idempotent create, to replay to retries (same transaction as the create)."""
+def remember_response(session: Session, idempotency_key: str, application: LoanApplication,
+                      response: dict[str, Any]) -> None:
+    """Store the application made under ``idempotency_key`` and the first response, to replay to retries (same
+    transaction as the create)."""
     session.execute(ApplicationIdempotencyKey.__table__.update()
                     .where(ApplicationIdempotencyKey.owner == caller_identity(),
                            ApplicationIdempotencyKey.key == idempotency_key.strip())
-                    .values(response=response))
+                    .values(application_id=application.id, response=response))
 
 
 # --- reading --------------------------------------------------------------------------------------------------------
