@@ -1,7 +1,7 @@
 """Appending to an audit log inside the caller's transaction, so the entry stands or falls with the change.
 
 ``record`` only queues the entry on the session; the entries are chained and written just before the session
-commits (one lock, one head read, one insert, one head update per transaction, however many entries). Why: the
+commits (one locking read of the log's head, one insert, one head update per transaction, however many entries). Why: the
 chain makes appends to one log take turns, and taking that turn at the first ``record`` held every other writer
 of the bank back for the rest of the transaction (an intake's whole admission decision); taken at commit, the
 turn lasts a few statements. An entry queued inside a savepoint that rolls back is dropped with it.
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import has_request_context, request
-from sqlalchemy import event, insert, select, text
+from sqlalchemy import event, func, insert, select, text
 from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction
 
 from ..web.request_id import current_request_id
@@ -22,7 +22,7 @@ from .context import CurrentActor
 from .logs import log_of
 from .models import AuditEntryColumns
 
-_LOCK_AND_CLOCK = text("SELECT pg_advisory_xact_lock(:key), clock_timestamp()")
+_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
 #: Key in ``Session.info`` of the entries waiting for the commit.
 _PENDING = "creditfactory.audit.pending"
 
@@ -59,10 +59,17 @@ def flush_audit(session: Session) -> None:
     if not pending:
         return
     log = log_of(session)
-    # The transaction-scoped lock makes appends to one log take turns until commit or rollback, so seq is
-    # gap-free and each entry chains to the one committed before it; other logs are not held up.
-    _, at = session.execute(_LOCK_AND_CLOCK, {"key": log.lock_key}).one()
-    head = session.scalar(select(log.head).execution_options(populate_existing=True))
+    # Locking the head row makes appends to one log take turns until commit or rollback, so seq is gap-free and
+    # each entry chains to the one committed before it; other logs are not held up. Read committed hands the
+    # waiting writer the head as the previous writer committed it. A log without a head yet (its first entry)
+    # has no row to lock: its writers take turns on the log's advisory lock, then read again.
+    in_turn = (select(log.head, func.clock_timestamp()).with_for_update(of=log.head)
+               .execution_options(populate_existing=True))
+    row = session.execute(in_turn).one_or_none()
+    if row is None:
+        session.execute(_LOCK, {"key": log.lock_key})
+        row = session.execute(in_turn).one_or_none()
+    head, at = row if row is not None else (None, session.scalar(select(func.clock_timestamp())))
     # Chain from the head rather than from the newest entry: if the tail was deleted, the next entry still
     # follows the head's seq and hash, and the hole stays visible to verify instead of being papered over.
     seq, prev_hash = (head.seq, head.hash) if head is not None else (0, GENESIS_HASH)

@@ -146,7 +146,7 @@ def validate_intake(session: Session, data: dict[str, Any], *, loaded: dict[str,
         officer_id = principal.user_id
         if officer_id is None:
             problems.append("officer_id is required when a machine client registers an application")
-    elif not _works_here(officer_id, P.APPLICATION_INVESTIGATE):
+    elif not _works_here(session, officer_id, P.APPLICATION_INVESTIGATE):
         problems.append(f"user {officer_id} is no loan officer of this bank")
     out["officer_id"] = officer_id
     out["lead"] = bool(data.get("lead", False))
@@ -157,16 +157,19 @@ def validate_intake(session: Session, data: dict[str, Any], *, loaded: dict[str,
     return out
 
 
-def _works_here(user_id: Any, permission: P) -> bool:
-    """Whether user ``user_id`` holds a standard role in the acting bank that grants ``permission``."""
+def _works_here(session: Session, user_id: Any, permission: P) -> bool:
+    """Whether user ``user_id`` holds a standard role in the acting bank that grants ``permission``.
+
+    Read over the tenant session's connection (the head-office tables are schema-qualified): one connection per
+    request, not a second one for this lookup.
+    """
     from ...identity.roles import STANDARD_ROLES
 
     if not isinstance(user_id, int):
         return False
-    with shared_session() as shared:
-        roles = set(shared.scalars(
-            select(Membership.role).join(Tenant, Tenant.id == Membership.tenant_id).join(User, User.id == Membership.user_id)
-            .where(Membership.user_id == user_id, Tenant.slug == CurrentTenant.get().slug, User.active.is_(True))))
+    roles = set(session.scalars(
+        select(Membership.role).join(Tenant, Tenant.id == Membership.tenant_id).join(User, User.id == Membership.user_id)
+        .where(Membership.user_id == user_id, Tenant.slug == CurrentTenant.get().slug, User.active.is_(True))))
     return any(permission in STANDARD_ROLES[r].permissions for r in roles if r in STANDARD_ROLES)
 
 
@@ -438,7 +441,7 @@ def create_session(session: Session, meeting_date: dt.date, member_ids: list[int
     minimum = int(parameter(session, COMMITTEE_MIN_MEMBERS_KEY, DEFAULT_COMMITTEE_MIN_MEMBERS))
     if len(members) < minimum:
         raise ApplicationError(f"a committee session needs at least {minimum} members, got {len(members)}")
-    not_members = [m for m in members if not _works_here(m, P.COMMITTEE_VOTE)]
+    not_members = [m for m in members if not _works_here(session, m, P.COMMITTEE_VOTE)]
     if not_members:
         raise ApplicationError(f"users {not_members} hold no credit-committee role in this bank")
     quorum = minimum if quorum is None else quorum
