@@ -102,7 +102,7 @@ def test_a_retry_replays_the_first_response_and_another_body_is_refused(tenant_a
     with acting(officer, tenant_a):
         application, replay = services.create_application(db, body, idempotency_key="k-1")
         assert replay is None
-        services.remember_response(db, "k-1", {"id": application.id, "reference": application.reference})
+        services.remember_response(db, "k-1", application, {"id": application.id, "reference": application.reference})
         again, replay = services.create_application(db, {**body, "amount": "8000.00"}, idempotency_key="k-1")
         assert again is None and replay == {"id": application.id, "reference": application.reference}
         with pytest.raises(services.IdempotencyKeyReused):
@@ -129,7 +129,7 @@ def test_concurrent_retries_create_once(tenant_a, officer):
                 application, replay = services.create_application(db, body, idempotency_key=key)
                 if application is not None:
                     replay = {"id": application.id}
-                    services.remember_response(db, key, replay)
+                    services.remember_response(db, key, application, replay)
                 answers.append(replay)
         except Exception as exc:  # pragma: no cover - reported below
             errors.append(exc)

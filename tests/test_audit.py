@@ -85,7 +85,8 @@ def test_request_ip_and_id_are_recorded(tenant_factory):
     with Flask(__name__).test_request_context(environ_base={"REMOTE_ADDR": "10.8.0.7"},
                                               headers={"X-Request-ID": "req-42"}):
         with tenant_session(tenant) as session, session.begin():
-            entry = record(session, "holiday.add", object_type="holiday", object_id="2026-12-25")
+            record(session, "holiday.add", object_type="holiday", object_id="2026-12-25")
+            entry = session.scalars(select(AuditEntry)).one()
     assert (entry.ip, entry.request_id) == ("10.8.0.7", "req-42")
     assert verify(tenant).ok
 
@@ -133,7 +134,8 @@ def test_unattributed_change_is_refused_system_context_attributes(tenant_factory
 
     def in_system_context():
         with SystemContext("nightly COB"), tenant_session(tenant) as session, session.begin():
-            return record(session, "cob.run", object_type="business_date", object_id="2026-12-01").actor
+            record(session, "cob.run", object_type="business_date", object_id="2026-12-01")
+            return session.scalars(select(AuditEntry.actor)).one()
 
     # A fresh context has neither the test's actor nor a SystemContext bound.
     with pytest.raises(Unattributed):
@@ -157,8 +159,9 @@ def test_tenant_logs_are_separate(tenant_factory, tenant_db):
 
 
 def test_shared_log_chain(shared_db):
-    first = record(shared_db, "plugin.enable", object_type="plugin", object_id="yn-tea", after={"enabled": True})
-    second = record(shared_db, "plugin.disable", object_type="plugin", object_id="yn-tea", before={"enabled": True})
+    record(shared_db, "plugin.enable", object_type="plugin", object_id="yn-tea", after={"enabled": True})
+    record(shared_db, "plugin.disable", object_type="plugin", object_id="yn-tea", before={"enabled": True})
+    first, second = shared_db.scalars(select(SharedAuditEntry).order_by(SharedAuditEntry.seq.desc()).limit(2)).all()[::-1]
     assert isinstance(first, SharedAuditEntry) and first.tenant is None
     assert second.seq == first.seq + 1 and second.prev_hash == first.hash
     assert verify_log(shared_db).ok

@@ -129,6 +129,9 @@ def test_render_summary_lists_every_field():
     ["provisioning", "--workers", "2"],  # provisioning has no workers
     ["migrations", "--workers", "0"],
     ["migrations", "--workers", "65"],
+    ["api", "--flows", "intake,payroll"],
+    ["api", "--flows", ","],
+    ["cob", "--flows", "intake"],
     [],
 ])
 def test_bad_input_is_a_usage_error(args):
@@ -213,3 +216,10 @@ def test_api_bench_drives_every_flow_through_gunicorn(base_settings, test_server
     assert all(result["flows"][flow]["requests"] > 0 for flow in ("intake", "loan_read", "repayment"))
     assert result["registered_tenants"] == 21 and result["worker_rss_mb"]
     assert settings_module.get() is base_settings
+
+
+def test_api_bench_runs_only_the_flows_asked_for(base_settings, test_server):
+    result = BENCHES["api"](_context(base_settings, test_server, n=2,
+                                     options={"duration": 2, "tenants": 1, "flows": ("intake",)}))
+    assert result["flows_run"] == ["intake"] and set(result["flows"]) == {"intake"}
+    assert result["errors"] == 0 and result["flows"]["intake"]["requests"] == result["requests"] > 0

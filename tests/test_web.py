@@ -504,3 +504,12 @@ def test_the_menu_shows_only_the_links_a_user_may_follow(app, client, tenant_a, 
         assert "My profile" in page and "Audit log" not in page
     finally:
         _LINKS.pop("portal.home")
+
+
+def test_every_api_schema_has_its_own_name_in_the_openapi_document(cf_settings):
+    import warnings
+
+    # apispec renames a second schema that resolves to a taken name ("Case1"), a silent break for API clients.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message="Multiple schemas resolved", category=UserWarning)
+        create_app(cf_settings, testing=True)

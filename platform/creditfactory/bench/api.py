@@ -189,6 +189,7 @@ def run(ctx: BenchContext) -> dict[str, Any]:
 
     users = ctx.n
     duration = float(ctx.options.get("duration") or 30)
+    flows_run = tuple(ctx.options.get("flows") or FLOWS)
     registered = int(ctx.options.get("tenants") or 1000)
     with temporary_database(ctx.server_url, "cf_bench_api") as url, bench_settings(ctx.settings, url) as settings:
         with engines.engine_for().connect() as conn:
@@ -219,7 +220,7 @@ def run(ctx: BenchContext) -> dict[str, Any]:
                     time.sleep(0.5)
             else:
                 raise BenchFailure("gunicorn did not answer within 120 s")
-            for flow in FLOWS:  # warm every worker's code path once
+            for flow in flows_run:  # warm every worker's code path once
                 method, path, body, extra = _request(flow, seed)
                 warm = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
                 warm.request(method, path, body=body, headers={"Authorization": f"Bearer {token}",
@@ -229,7 +230,7 @@ def run(ctx: BenchContext) -> dict[str, Any]:
             results: dict[str, list] = {flow: [] for flow in FLOWS}
             errors: dict[str, list] = {flow: [] for flow in FLOWS}
             deadline = time.monotonic() + duration
-            threads = [threading.Thread(target=_user, args=(port, token, FLOWS[i % len(FLOWS)], seed, deadline,
+            threads = [threading.Thread(target=_user, args=(port, token, flows_run[i % len(flows_run)], seed, deadline,
                                                             results, errors), daemon=True) for i in range(users)]
             started = time.monotonic()
             for thread in threads:
@@ -244,19 +245,19 @@ def run(ctx: BenchContext) -> dict[str, Any]:
             server.wait(30)
 
     flows = {}
-    for flow in FLOWS:
+    for flow in flows_run:
         samples = results[flow]
         flows[flow] = {"requests": len(samples), "errors": len(errors[flow]), "rps": round(len(samples) / elapsed, 1),
                        **(latency_summary(samples) if samples else {}),
                        "first_errors": errors[flow][:3]}
-    everything = [value for flow in FLOWS for value in results[flow]]
+    everything = [value for flow in flows_run for value in results[flow]]
     if not everything:
-        raise BenchFailure(f"no request succeeded: {[errors[flow][:2] for flow in FLOWS]}")
-    total_errors = sum(len(errors[flow]) for flow in FLOWS)
+        raise BenchFailure(f"no request succeeded: {[errors[flow][:2] for flow in flows_run]}")
+    total_errors = sum(len(errors[flow]) for flow in flows_run)
     overall = {"requests": len(everything), "errors": total_errors, "rps": round(len(everything) / elapsed, 1),
                **latency_summary(everything)}
     problems = []
-    intake = flows["intake"]
+    intake = flows.get("intake", {"requests": 0})
     if intake["requests"] and (intake["rps"] < TARGET_RPS or intake.get("p95_ms", 1e9) > TARGET_P95_MS):
         problems.append(f"intake {intake['rps']} req/s at p95 {intake.get('p95_ms')} ms "
                         f"(target ≥ {TARGET_RPS} req/s at p95 ≤ {TARGET_P95_MS} ms)")
@@ -264,7 +265,7 @@ def run(ctx: BenchContext) -> dict[str, Any]:
         problems.append(f"{total_errors} failed requests")
     if rss and max(rss) > TARGET_RSS_MB:
         problems.append(f"web worker RSS {max(rss):.0f} MB > {TARGET_RSS_MB} MB")
-    return {"name": "api", "n": users, "users": users, "duration_s": round(elapsed, 1),
+    return {"name": "api", "n": users, "users": users, "duration_s": round(elapsed, 1), "flows_run": list(flows_run),
             "registered_tenants": registered + 1, "web_workers": len(workers),
             "worker_rss_mb": [round(value, 1) for value in rss], "flows": flows, **overall,
             "environment": facts, "ok": not problems, "problems": problems}

@@ -133,10 +133,12 @@ def _bench_help() -> str:
               help="reports: loans in each tenant.")
 @click.option("--users", type=click.IntRange(1, 512), default=None, help="api: concurrent users (default 32).")
 @click.option("--duration", type=click.FloatRange(1, 3600), default=None, help="api: seconds of load (default 30).")
+@click.option("--flows", default=None,
+              help="api: the flows the users run, comma-separated, of intake,loan_read,repayment (default: all three).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress messages on stderr.")
 def bench(name: str, as_json: bool, n: int | None, workers: int | None, rules: str | None, loans: int | None,
           tenants: int | None, loans_per_tenant: int | None, users: int | None, duration: float | None,
-          quiet: bool) -> None:
+          flows: str | None, quiet: bool) -> None:
     chosen = BENCHES[name]
     options: dict = {}
     if rules is not None:
@@ -154,14 +156,22 @@ def bench(name: str, as_json: bool, n: int | None, workers: int | None, rules: s
         raise click.BadOptionUsage("tenants", "--tenants is an option of the cob, api and reports benchmarks")
     if loans_per_tenant is not None and name != "reports":
         raise click.BadOptionUsage("loans_per_tenant", "--loans-per-tenant is an option of the reports benchmark")
-    if (users is not None or duration is not None) and name != "api":
-        raise click.BadOptionUsage("users", "--users and --duration are options of the api benchmark")
+    if (users is not None or duration is not None or flows is not None) and name != "api":
+        raise click.BadOptionUsage("users", "--users, --duration and --flows are options of the api benchmark")
     if name == "cob":
         options.update(loans=loans, tenants=tenants)
     if name == "reports":
         options.update(tenants=tenants, loans_per_tenant=loans_per_tenant)
     if name == "api":
         options.update(tenants=tenants, duration=duration)
+        if flows is not None:
+            from .api import FLOWS
+
+            chosen_flows = tuple(dict.fromkeys(part.strip() for part in flows.split(",") if part.strip()))
+            unknown = [flow for flow in chosen_flows if flow not in FLOWS]
+            if unknown or not chosen_flows:
+                raise click.BadOptionUsage("flows", f"--flows takes some of {','.join(FLOWS)}, not {flows!r}")
+            options["flows"] = chosen_flows
         n = users if users is not None else n
     if workers is not None and chosen.default_workers is None:
         raise click.BadOptionUsage("workers", f"benchmark {name!r} takes no --workers")

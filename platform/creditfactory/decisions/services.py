@@ -18,7 +18,7 @@ from decimal import Decimal
 from typing import Any, Iterator
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from .. import audit
 from ..audit import CurrentActor
@@ -338,12 +338,26 @@ def _shared(shared: Session | None) -> Iterator[Session]:
 
 
 def effective_rule_set(session: Session, stage: Stage, on: dt.date, shared: Session | None = None):
-    """(compiled effective set, standard version, overlay version or None, standard RuleSet) in force on ``on``."""
-    with _shared(shared) as s:
-        standard = standard_in_force(s, stage, on)
-    overlay = overlay_in_force(session, standard.code, on)
+    """(compiled effective set, standard version, overlay version or None, standard RuleSet) in force on ``on``.
+
+    Runs on every decision, so it reads only which versions are in force (their rule content, large, is loaded
+    on a cache miss alone) and, without a ``shared`` session, reads the head-office table over the tenant
+    session's own connection (the table is schema-qualified) rather than checking out a second one.
+    """
+    source = shared if shared is not None else session
+    standard = source.scalar(_in_force(StandardRuleSetVersion, StandardRuleSetVersion.stage == stage.value, on))
+    if standard is None:
+        raise RuleSetError(f"no published standard {stage.value} rule set is in force on {on}")
+    overlay = session.scalar(_in_force(RuleSetOverlayVersion, RuleSetOverlayVersion.code == standard.code, on))
     compiled, base = CACHE.get(standard, overlay)
     return compiled, standard, overlay, base
+
+
+def _in_force(model, which, on: dt.date):
+    """The newest published version of ``model`` matching ``which`` in force on ``on``, without its content."""
+    return (select(model).where(which, model.status == "published", model.effective_from <= on)
+            .order_by(model.effective_from.desc(), model.version.desc()).limit(1)
+            .options(defer(model.content)))
 
 
 def effective_diff(session: Session, stage: Stage, on: dt.date, shared: Session | None = None) -> list[dict]:

@@ -30,6 +30,8 @@ class LoanApplication(TenantBase):
 
     __tablename__ = "loan_application"
     __table_args__ = (CheckConstraint(_one_of("channel", CHANNELS), name="channel"),)
+    # The id and the server-set times come back with the INSERT/UPDATE (RETURNING) instead of a reload after it.
+    __mapper_args__ = {"eager_defaults": True}
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     #: The number staff and customers quote, unique in the bank.

@@ -63,7 +63,7 @@ class ApplicationsViews(MethodView):
             if replay is not None:
                 return _json(replay, 201)
             body = schemas.ApplicationSchema().dump(application)
-            services.remember_response(session, key, body)
+            services.remember_response(session, key, application, body)
         return _json(body, 201)
 
     @blp.auth(Scope.APPLICATIONS_READ)
@@ -158,7 +158,7 @@ def session_body(session, committee) -> dict[str, Any]:
     body["members"] = services.session_members(session, committee)
     cases = []
     for case in services.session_cases(session, committee):
-        item = schemas.CaseSchema().dump(case)
+        item = schemas.CommitteeCaseSchema().dump(case)
         item["votes"] = schemas.VoteSchema(many=True).dump(
             services.case_votes(session, committee.id, case.application_id))
         cases.append(item)

@@ -137,7 +137,7 @@ class VoteSchema(ma.Schema):
     cast_at = ma.fields.DateTime()
 
 
-class CaseSchema(ma.Schema):
+class CommitteeCaseSchema(ma.Schema):
     application_id = ma.fields.Integer()
     decision = ma.fields.String(allow_none=True)
     conditions = ma.fields.List(ma.fields.String())
@@ -152,7 +152,7 @@ class SessionSchema(ma.Schema):
     quorum = ma.fields.Integer()
     status = ma.fields.String()
     members = ma.fields.List(ma.fields.Integer())
-    cases = ma.fields.List(ma.fields.Nested(CaseSchema))
+    cases = ma.fields.List(ma.fields.Nested(CommitteeCaseSchema))
     created_at = ma.fields.DateTime()
     closed_at = ma.fields.DateTime(allow_none=True)
 

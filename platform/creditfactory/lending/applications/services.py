@@ -78,8 +78,12 @@ def expiry_days(session: Session) -> int:
 # --- intake ---------------------------------------------------------------------------------------------------------
 
 
-def validate_intake(session: Session, data: dict[str, Any]) -> dict[str, Any]:
+def validate_intake(session: Session, data: dict[str, Any], *, loaded: dict[str, Any] | None = None
+                    ) -> dict[str, Any]:
     """Every check of a new application in one place; the normalised data, or ``ApplicationError`` naming all problems.
+
+    ``loaded``, when given, receives the customer and product read for the checks (``"customer"``, ``"product"``),
+    so the caller's next step need not read them again (the session's identity map holds objects only weakly).
 
     With a product that has terms, the products capability's ``check_application_terms`` refuses an amount, term,
     repayment method or sector the product does not allow (a product with a single method needs none named);
@@ -142,25 +146,30 @@ def validate_intake(session: Session, data: dict[str, Any]) -> dict[str, Any]:
         officer_id = principal.user_id
         if officer_id is None:
             problems.append("officer_id is required when a machine client registers an application")
-    elif not _works_here(officer_id, P.APPLICATION_INVESTIGATE):
+    elif not _works_here(session, officer_id, P.APPLICATION_INVESTIGATE):
         problems.append(f"user {officer_id} is no loan officer of this bank")
     out["officer_id"] = officer_id
     out["lead"] = bool(data.get("lead", False))
     if problems:
         raise ApplicationError("; ".join(problems))
+    if loaded is not None:
+        loaded.update(customer=customer, product=product)
     return out
 
 
-def _works_here(user_id: Any, permission: P) -> bool:
-    """Whether user ``user_id`` holds a standard role in the acting bank that grants ``permission``."""
+def _works_here(session: Session, user_id: Any, permission: P) -> bool:
+    """Whether user ``user_id`` holds a standard role in the acting bank that grants ``permission``.
+
+    Read over the tenant session's connection (the head-office tables are schema-qualified): one connection per
+    request, not a second one for this lookup.
+    """
     from ...identity.roles import STANDARD_ROLES
 
     if not isinstance(user_id, int):
         return False
-    with shared_session() as shared:
-        roles = set(shared.scalars(
-            select(Membership.role).join(Tenant, Tenant.id == Membership.tenant_id).join(User, User.id == Membership.user_id)
-            .where(Membership.user_id == user_id, Tenant.slug == CurrentTenant.get().slug, User.active.is_(True))))
+    roles = set(session.scalars(
+        select(Membership.role).join(Tenant, Tenant.id == Membership.tenant_id).join(User, User.id == Membership.user_id)
+        .where(Membership.user_id == user_id, Tenant.slug == CurrentTenant.get().slug, User.active.is_(True))))
     return any(permission in STANDARD_ROLES[r].permissions for r in roles if r in STANDARD_ROLES)
 
 
@@ -215,24 +224,19 @@ def create_application(session: Session, data: dict[str, Any], *, idempotency_ke
             if first.response is None:
                 raise Conflict(f"the request with Idempotency-Key {idempotency_key!r} is still being processed")
             return None, first.response
-    values = validate_intake(session, data)
+    loaded: dict[str, Any] = {}
+    values = validate_intake(session, data, loaded=loaded)
     initial = State.LEAD if values.pop("lead") else State.APPLIED
     application = LoanApplication(reference=uuid4().hex, state=initial.value, assignee_id=values["officer_id"],
                                   **values)
     session.add(application)
-    session.flush()
-    session.refresh(application)
+    session.flush()  # the id and created_at come back with the insert (eager_defaults)
     local = application.created_at.astimezone(ZoneInfo(CurrentTenant.get().timezone))
     application.reference = f"LA{local:%Y%m%d}{application.id:06d}"
     principal = CurrentPrincipal.get()
     session.add(ApplicationStateHistory(application_id=application.id, from_state=None, to_state=initial.value,
                                         event="intake", actor_id=principal.user_id, actor=principal.username,
                                         reason=f"channel {application.channel}"))
-    if idempotency_key is not None:
-        session.execute(ApplicationIdempotencyKey.__table__.update()
-                        .where(ApplicationIdempotencyKey.owner == caller_identity(),
-                               ApplicationIdempotencyKey.key == idempotency_key)
-                        .values(application_id=application.id))
     session.flush()
     record(session, "application.create", object_type="loan_application", object_id=application.id,
            after={"reference": application.reference, "channel": application.channel,
@@ -243,16 +247,19 @@ def create_application(session: Session, data: dict[str, Any], *, idempotency_ke
     if application.state == State.APPLIED.value:
         # Admission (准入) by the decision engine: a decline rejects the case at once with its reason codes.
         from ..origination.services import run_admission
-        run_admission(session, application)
+        # Just registered: no investigation analysis can exist yet, so the facts need not look for one.
+        run_admission(session, application, customer=loaded["customer"], product=loaded["product"], analysis={})
     return application, None
 
 
-def remember_response(session: Session, idempotency_key: str, response: dict[str, Any]) -> None:
-    """Store the first response of an idempotent create, to replay to retries (same transaction as the create)."""
+def remember_response(session: Session, idempotency_key: str, application: LoanApplication,
+                      response: dict[str, Any]) -> None:
+    """Store the application made under ``idempotency_key`` and the first response, to replay to retries (same
+    transaction as the create)."""
     session.execute(ApplicationIdempotencyKey.__table__.update()
                     .where(ApplicationIdempotencyKey.owner == caller_identity(),
                            ApplicationIdempotencyKey.key == idempotency_key.strip())
-                    .values(response=response))
+                    .values(application_id=application.id, response=response))
 
 
 # --- reading --------------------------------------------------------------------------------------------------------
@@ -434,7 +441,7 @@ def create_session(session: Session, meeting_date: dt.date, member_ids: list[int
     minimum = int(parameter(session, COMMITTEE_MIN_MEMBERS_KEY, DEFAULT_COMMITTEE_MIN_MEMBERS))
     if len(members) < minimum:
         raise ApplicationError(f"a committee session needs at least {minimum} members, got {len(members)}")
-    not_members = [m for m in members if not _works_here(m, P.COMMITTEE_VOTE)]
+    not_members = [m for m in members if not _works_here(session, m, P.COMMITTEE_VOTE)]
     if not_members:
         raise ApplicationError(f"users {not_members} hold no credit-committee role in this bank")
     quorum = minimum if quorum is None else quorum

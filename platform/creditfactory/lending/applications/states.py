@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import func, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from ...audit import record
 from ...errors import Conflict
@@ -182,14 +183,15 @@ def transition(session: Session, application: LoanApplication, event: Event | st
     principal = CurrentPrincipal.get_or_none()
     actor_id = principal.user_id if principal is not None else None
     actor = principal.username if principal is not None else "system"
+    assignee_id = application.officer_id if target in FRONT_OFFICE else None
     changed = session.execute(
         update(LoanApplication)
         .where(LoanApplication.id == application.id, LoanApplication.state == current.value)
-        .values(state=target.value, state_entered_at=func.now(), updated_at=func.now(),
-                assignee_id=application.officer_id if target in FRONT_OFFICE else None)
+        .values(state=target.value, state_entered_at=func.now(), updated_at=func.now(), assignee_id=assignee_id)
+        .returning(LoanApplication.state_entered_at, LoanApplication.updated_at)
         .execution_options(synchronize_session=False)
-    )
-    if changed.rowcount != 1:
+    ).one_or_none()
+    if changed is None:
         session.refresh(application)
         raise Conflict(f"application {application.reference} moved to {application.state} meanwhile; "
                        f"event {event.value!r} was not applied")
@@ -200,8 +202,11 @@ def transition(session: Session, application: LoanApplication, event: Event | st
     entry = ApplicationStateHistory(application_id=application.id, from_state=current.value, to_state=target.value,
                                     event=event.value, actor_id=actor_id, actor=actor, reason=reason.strip())
     session.add(entry)
+    # What the update wrote, without reading the row back.
+    for name, value in (("state", target.value), ("assignee_id", assignee_id),
+                        ("state_entered_at", changed.state_entered_at), ("updated_at", changed.updated_at)):
+        set_committed_value(application, name, value)
     session.flush()
-    session.refresh(application)
     record(session, f"application.{event.value}", object_type="loan_application", object_id=application.id,
            before={"state": current.value}, after={"state": target.value, "reason": entry.reason})
     if event is E.SCHEDULE_VISIT and actor_id is not None:

@@ -77,17 +77,22 @@ class NoticeRequestSchema(ma.Schema):
     language = ma.fields.String(load_default="zh", validate=ma.validate.OneOf(("zh", "en")))
 
 
-class NoticeSchema(ma.Schema):
+class NoticeSummarySchema(ma.Schema):
+    """A notice as a case lists it: without its text and signature check."""
+
     id = ma.fields.Integer()
     case_id = ma.fields.Integer()
     issued_on = ma.fields.Date()
     language = ma.fields.String()
-    body = ma.fields.String()
     sha256 = ma.fields.String()
     signature = ma.fields.String()
     key_id = ma.fields.Integer()
     receipt_signed_on = ma.fields.Date(allow_none=True)
     receipt_note = ma.fields.String()
+
+
+class NoticeSchema(NoticeSummarySchema):
+    body = ma.fields.String()
     valid = ma.fields.Boolean()
 
 
@@ -110,7 +115,7 @@ class CaseDetailSchema(ma.Schema):
     next_actions = ma.fields.List(ma.fields.String())
     actions = ma.fields.List(ma.fields.Nested(ActionSchema))
     promises = ma.fields.List(ma.fields.Nested(PromiseSchema))
-    notices = ma.fields.List(ma.fields.Nested(NoticeSchema(exclude=("body", "valid"))))
+    notices = ma.fields.List(ma.fields.Nested(NoticeSummarySchema))
 
 
 class AssignmentSchema(ma.Schema):

@@ -240,17 +240,18 @@ def _analysis_facts(result: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in facts.items() if v is not None}
 
 
-def build_facts(session: Session, application: LoanApplication, *, analysis: Mapping[str, Any] | None = None
-                ) -> dict[str, Any]:
+def build_facts(session: Session, application: LoanApplication, *, analysis: Mapping[str, Any] | None = None,
+                customer: Customer | None = None, product: Product | None = None) -> dict[str, Any]:
     """The engine's facts for ``application``: from the application, its customer, its product, the latest
     investigation analysis (when there is one) and the bank's enabled plugins' ``register_facts``.
 
     Facts with no source yet (bureau report, blacklists, identity verification) are left out: the engine treats
-    them as missing, which fires no rule that needs them.
+    them as missing, which fires no rule that needs them. A caller that has the customer and product at hand
+    passes them (``analysis={}`` when the case cannot have one yet).
     """
     on = business_date(session)
-    customer = session.get(Customer, application.customer_id)
-    product = session.get(Product, application.product_id)
+    customer = customer or session.get(Customer, application.customer_id)
+    product = product or session.get(Product, application.product_id)
     facts: dict[str, Any] = {
         "application.amount": Decimal(application.amount), "application.term_months": application.term_months,
         "application.date": on, "application.is_renewal": False,
@@ -308,9 +309,10 @@ def stage_records(session: Session, application_id: int) -> dict[str, DecisionRe
     return {r.stage: r for r in rows}
 
 
-def run_admission(session: Session, application: LoanApplication):
-    """Admission (准入) at intake: a decline rejects the application with the reason codes; refer and pass go on."""
-    decision = evaluate_stage(session, Stage.ADMISSION, build_facts(session, application),
+def run_admission(session: Session, application: LoanApplication, **known: Any):
+    """Admission (准入) at intake: a decline rejects the application with the reason codes; refer and pass go on.
+    ``known``: what the caller already read, passed on to ``build_facts``."""
+    decision = evaluate_stage(session, Stage.ADMISSION, build_facts(session, application, **known),
                               application_id=application.id)
     if decision.outcome is Outcome.DECLINE and application.state == State.APPLIED.value:
         codes = ", ".join(decision.reason_codes)
