@@ -394,7 +394,7 @@ def test_challenger_is_recorded_without_changing_outcomes_and_reported(bank):
     for app_id, record_id, facts in in_share:
         shadow_row = stored[record_id]
         assert shadow_row.outcome == challenger_set.evaluate(facts).outcome.value
-        assert shadow_row.challenger_version_id == bank["draft_id"] and shadow_row.application_id == app_id
+        assert shadow_row.version_id == bank["draft_id"] and shadow_row.application_id == app_id
         key = (champion.evaluate(facts).outcome.value, shadow_row.outcome)
         pairs[key] = pairs.get(key, 0) + 1
 

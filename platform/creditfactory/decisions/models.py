@@ -113,13 +113,13 @@ class DecisionSimulation(TenantBase):
                       CheckConstraint("done <= total", name="progress"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    draft_version_id: Mapped[int] = mapped_column(ForeignKey("rule_set_overlay_version.id"))
+    #: The draft overlay version simulated (the API calls it ``draft_version_id``).
+    draft_id: Mapped[int] = mapped_column(ForeignKey("rule_set_overlay_version.id"))
     stage: Mapped[str] = mapped_column(String(20))
     code: Mapped[str] = mapped_column(String(64))
-    #: The "current" side: the standard and the overlay in force on ``as_of`` when the run was started.
+    #: The "current" side: the standard and the overlay (``overlay_id``) in force on ``as_of`` at the start.
     standard_version_id: Mapped[int] = mapped_column(Integer)
-    current_overlay_version_id: Mapped[int | None] = mapped_column(ForeignKey("rule_set_overlay_version.id"),
-                                                                   nullable=True)
+    overlay_id: Mapped[int | None] = mapped_column(ForeignKey("rule_set_overlay_version.id"), nullable=True)
     as_of: Mapped[dt.date] = mapped_column(Date)
     sample: Mapped[int | None] = mapped_column(Integer, nullable=True)
     status: Mapped[str] = mapped_column(String(20), default="queued")
@@ -167,7 +167,8 @@ class ShadowDecision(TenantBase):
     decision_record_id: Mapped[int] = mapped_column(ForeignKey("decision_record.id"), index=True)
     application_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     stage: Mapped[str] = mapped_column(String(20))
-    challenger_version_id: Mapped[int] = mapped_column(ForeignKey("rule_set_overlay_version.id"))
+    #: The challenger overlay version that decided.
+    version_id: Mapped[int] = mapped_column(ForeignKey("rule_set_overlay_version.id"))
     outcome: Mapped[str] = mapped_column(String(20))
     reason_codes: Mapped[list[str]] = mapped_column(_JSONB)
     effective_hash: Mapped[str] = mapped_column(String(64))

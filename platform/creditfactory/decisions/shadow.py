@@ -90,7 +90,7 @@ def record_shadow(session: Session, stage: str, standard, facts: dict[str, Any],
         log.exception("challenger %s failed on decision %s", version_id, record.id)
         return None
     shadow = ShadowDecision(decision_record_id=record.id, application_id=record.application_id, stage=stage,
-                            challenger_version_id=version_id, outcome=decision.outcome.value,
+                            version_id=version_id, outcome=decision.outcome.value,
                             reason_codes=list(decision.reason_codes), effective_hash=compiled.hash,
                             elapsed_ms=decision.elapsed_ms)
     session.add(shadow)

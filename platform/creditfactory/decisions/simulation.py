@@ -181,9 +181,9 @@ def start_simulation(session: Session, draft_version_id: int, *, sample: int | N
                                .order_by(DecisionRecord.id.desc()).offset(sample - 1).limit(1)) or 0
     total = session.scalar(select(func.count()).select_from(DecisionRecord)
                            .where(*_population(stage.value, first, last)))
-    run = DecisionSimulation(draft_version_id=draft.id, stage=stage.value, code=draft.code,
+    run = DecisionSimulation(draft_id=draft.id, stage=stage.value, code=draft.code,
                              standard_version_id=standard.id,
-                             current_overlay_version_id=current.id if current is not None else None, as_of=as_of,
+                             overlay_id=current.id if current is not None else None, as_of=as_of,
                              sample=sample, status="queued", first_record_id=first, last_record_id=last, cursor=0,
                              total=total, done=0, bad_rates={}, results=_empty_results(),
                              created_by=CurrentActor.resolve().id)
@@ -246,9 +246,8 @@ def advance(simulation_id: int, tenant=None) -> bool:
 def _compiled_sides(session: Session, run: DecisionSimulation):
     with shared_session() as shared:
         standard = shared.get(StandardRuleSetVersion, run.standard_version_id)
-    current = (session.get(RuleSetOverlayVersion, run.current_overlay_version_id)
-               if run.current_overlay_version_id else None)
-    draft = session.get(RuleSetOverlayVersion, run.draft_version_id)
+    current = session.get(RuleSetOverlayVersion, run.overlay_id) if run.overlay_id else None
+    draft = session.get(RuleSetOverlayVersion, run.draft_id)
     return CACHE.get(standard, current)[0], CACHE.get(standard, draft)[0]
 
 
@@ -321,8 +320,8 @@ def report(run: DecisionSimulation) -> dict[str, Any]:
     results = run.results
     evaluated = results["evaluated"]
     return {"id": run.id, "status": run.status, "stage": run.stage, "code": run.code,
-            "draft_version_id": run.draft_version_id, "standard_version_id": run.standard_version_id,
-            "current_overlay_version_id": run.current_overlay_version_id, "as_of": run.as_of, "sample": run.sample,
+            "draft_version_id": run.draft_id, "standard_version_id": run.standard_version_id,
+            "current_overlay_version_id": run.overlay_id, "as_of": run.as_of, "sample": run.sample,
             "progress": {"done": run.done, "total": run.total,
                          "percent": round(100 * run.done / run.total, 1) if run.total else 100.0},
             "created_by": run.created_by, "created_at": run.created_at, "started_at": run.started_at,
@@ -421,7 +420,7 @@ def challenger_report(session: Session, stage: Stage | str, version_id: int | No
              .where(ShadowDecision.stage == stage.value)
              .group_by(DecisionRecord.outcome, ShadowDecision.outcome))
     if version_id is not None:
-        query = query.where(ShadowDecision.challenger_version_id == version_id)
+        query = query.where(ShadowDecision.version_id == version_id)
     pairs = [{"champion": champion, "challenger": challenger, "count": n}
              for champion, challenger, n in session.execute(query)]
     total = sum(p["count"] for p in pairs)
@@ -438,7 +437,7 @@ def challenger_report(session: Session, stage: Stage | str, version_id: int | No
                     ShadowDecision.outcome.in_(refused if champion_in else accepted))
              .order_by(ShadowDecision.id.desc()).limit(SWAP_LIST_CAP))
         if version_id is not None:
-            q = q.where(ShadowDecision.challenger_version_id == version_id)
+            q = q.where(ShadowDecision.version_id == version_id)
         count = sum(p["count"] for p in pairs
                     if (p["champion"] in ACCEPTED) == champion_in and (p["challenger"] in ACCEPTED) != champion_in)
         return {"count": count, "applications": [{"application_id": a, "record_id": r, "champion": c,
