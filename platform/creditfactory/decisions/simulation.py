@@ -34,8 +34,8 @@ import logging
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, exists, func, or_, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 
 from .. import audit
@@ -133,12 +133,16 @@ def _ratio(part: float, whole: int) -> float | None:
 # --- starting a run -----------------------------------------------------------------------------------------
 
 def _population(stage: str, first: int, last: int):
-    """Conditions selecting the latest decision of ``stage`` per application with ids in [first, last]."""
-    later = aliased(DecisionRecord)
-    newer = exists().where(later.application_id == DecisionRecord.application_id, later.stage == stage,
-                           later.id > DecisionRecord.id, later.id <= last)
-    return (DecisionRecord.stage == stage, DecisionRecord.application_id.is_not(None),
-            DecisionRecord.id >= first, DecisionRecord.id <= last, ~newer)
+    """Conditions selecting the latest decision of ``stage`` per application with ids in [first, last].
+
+    One grouped scan (a hash aggregate joined back by id) rather than a correlated NOT EXISTS: the latter's plan
+    depends on table statistics, and without fresh ones PostgreSQL chose a nested loop of bitmap scans that took
+    27 s for 20,000 decisions; this one is linear whatever the statistics say."""
+    latest = (select(func.max(DecisionRecord.id))
+              .where(DecisionRecord.stage == stage, DecisionRecord.application_id.is_not(None),
+                     DecisionRecord.id <= last)
+              .group_by(DecisionRecord.application_id))
+    return (DecisionRecord.id.in_(latest), DecisionRecord.id >= first)
 
 
 def _empty_results() -> dict[str, Any]:
@@ -214,8 +218,23 @@ def run_simulation(simulation_id: int) -> None:
     """Run (or resume) simulation ``simulation_id`` of the bound tenant to the end; idempotent."""
     tenant = CurrentTenant.get()
     with SystemContext(f"decision simulation {simulation_id}: {tenant.slug}"):
-        while advance(simulation_id, tenant):
-            pass
+        try:
+            while advance(simulation_id, tenant):
+                pass
+        except Exception as exc:
+            # Shown on the run while dramatiq retries (from the committed cursor); the step's own work rolled back.
+            _note_error(simulation_id, tenant, f"{type(exc).__name__}: {exc}")
+            raise
+
+
+def _note_error(simulation_id: int, tenant, error: str) -> None:
+    try:
+        with tenant_session(tenant) as session, session.begin():
+            run = session.get(DecisionSimulation, simulation_id)
+            if run is not None and run.status not in ("done", "failed"):
+                run.error = error[:2000]
+    except Exception:  # noqa: BLE001 - the database may be what failed; the retry is what matters
+        log.exception("could not record the error of simulation %s", simulation_id)
 
 
 def advance(simulation_id: int, tenant=None) -> bool:
