@@ -277,6 +277,7 @@ def _fold_chunk(session: Session, run: DecisionSimulation) -> bool:
                            .order_by(DecisionRecord.id).limit(CHUNK)).all()
     if not rows:
         run.status = "done"
+        run.error = None  # an attempt that failed and was retried is not an error of the finished run
         run.finished_at = dt.datetime.now(dt.timezone.utc)
         return False
     results = copy.deepcopy(run.results)
