@@ -191,6 +191,14 @@ SAMPLES.update({
     ("post", "/api/v1/decisions/records/{record_id}/override"): {
         "path": {"record_id": 999999999}, "json": {"outcome": "approve", "justification": "checked in person"},
         "allowed": 404},
+    # Simulations and challengers (tests/test_decisions_simulation.py has the positive paths).
+    ("post", "/api/v1/decisions/simulations"): {"json": {"draft_version_id": 999999999}, "allowed": 404},
+    ("get", "/api/v1/decisions/simulations/{simulation_id}"): {"path": {"simulation_id": 999999999},
+                                                               "allowed": 404},
+    ("put", "/api/v1/decisions/challengers"): {"json": {"version_id": 999999999, "share_percent": "10"},
+                                               "allowed": 404},
+    ("delete", "/api/v1/decisions/challengers/{stage}"): {"path": {"stage": "approval"}, "allowed": 404},
+    ("get", "/api/v1/decisions/challengers/{stage}/report"): {"path": {"stage": "approval"}},
     # Head-office drafts are never in force for other tests: effective in 2999.
     ("post", "/api/v1/ruleset-templates"): {"json": {"ruleset": MATRIX_STANDARD, "effective_from": "2999-01-01"}},
     ("post", "/api/v1/ruleset-templates/{version_id}/publication"): lambda tenant: {

@@ -1,20 +1,25 @@
 """Decisions API: facts, rule sets in force, overlay drafts (validate, diff, propose publication), head-office
-standard drafts and publication, and stored decisions (explanation, human override)."""
+standard drafts and publication, stored decisions (explanation, human override), simulation runs and the
+champion/challenger (shadow mode) settings and report."""
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import Any
 
+from flask import request
 from flask.views import MethodView
 
 from ..db import session as tenant_session
 from ..db import shared_session
+from ..errors import NotFound
 from ..identity.scopes import Scope
 from ..web.smorest import Blueprint
-from . import services
+from . import services, simulation
+from .engine import Stage
 from .facts import CATALOGUE
-from .schemas import (ChangeRefSchema, DecisionRecordSchema, ExplanationArgsSchema, ExplanationSchema,
+from .schemas import (ChallengerReportArgsSchema, ChallengerReportSchema, ChallengerRequestSchema, ChallengerSchema,
+                      SimulationRequestSchema, SimulationSchema, ChangeRefSchema, DecisionRecordSchema, ExplanationArgsSchema, ExplanationSchema,
                       FactSchema, OverlayDiffSchema, OverlayDraftSchema, OverlayUpdateSchema, OverlayVersionSchema,
                       OverrideSchema, RuleSetInForceSchema, RuleSetQueryArgsSchema, StandardDraftSchema,
                       StandardVersionSchema, ValidationRequestSchema, ValidationResultSchema)
@@ -172,3 +177,82 @@ class StandardPublicationViews(MethodView):
         """Publish a standard draft; its author may not (maker-checker)"""
         with shared_session() as shared, shared.begin():
             return services.publish_standard(shared, version_id)
+
+
+# --- simulation and champion/challenger (decisions/simulation.py) -------------------------------------------
+
+@blp.route("/simulations")
+class SimulationListViews(MethodView):
+    @blp.auth(Scope.RULESETS_READ)
+    @blp.response(200, SimulationSchema(many=True))
+    def get(self):
+        """The latest simulation runs (100), newest first"""
+        with tenant_session() as session:
+            return simulation.list_simulations(session)
+
+    @blp.auth(Scope.CONFIG_WRITE)
+    @blp.arguments(SimulationRequestSchema)
+    @blp.response(202, SimulationSchema)
+    def post(self, args: dict[str, Any]):
+        """Start simulating a draft overlay version over stored decisions (a job; poll the Location)"""
+        with tenant_session() as session, session.begin():
+            run = simulation.start_simulation(session, args["draft_version_id"], sample=args["sample"],
+                                              as_of=args["as_of"])
+            body = simulation.report(run)
+        return body, 202, {"Location": f"{request.script_root}{request.path.rstrip('/')}/{run.id}"}
+
+
+@blp.route("/simulations/<int:simulation_id>")
+class SimulationViews(MethodView):
+    @blp.auth(Scope.RULESETS_READ)
+    @blp.response(200, SimulationSchema)
+    def get(self, simulation_id: int):
+        """Progress and results (partial while running) of a simulation run"""
+        with tenant_session() as session:
+            return simulation.simulation_status(session, simulation_id)
+
+
+@blp.route("/challengers")
+class ChallengerListViews(MethodView):
+    @blp.auth(Scope.RULESETS_READ)
+    @blp.response(200, ChallengerSchema(many=True))
+    def get(self):
+        """The challenger of each stage (shadow mode), if any"""
+        with tenant_session() as session:
+            return simulation.list_challengers(session)
+
+    @blp.auth(Scope.CONFIG_WRITE)
+    @blp.arguments(ChallengerRequestSchema)
+    @blp.response(200, ChallengerSchema)
+    def put(self, args: dict[str, Any]):
+        """Set the challenger of the version's stage: evaluated on a share of live decisions, never deciding"""
+        with tenant_session() as session, session.begin():
+            return simulation.set_challenger(session, args["version_id"], args["share_percent"])
+
+
+@blp.route("/challengers/<stage>")
+class ChallengerViews(MethodView):
+    @blp.auth(Scope.CONFIG_WRITE)
+    @blp.response(204)
+    def delete(self, stage: str):
+        """Stop shadow evaluation at this stage (stored shadow decisions stay)"""
+        with tenant_session() as session, session.begin():
+            simulation.clear_challenger(session, _stage(stage))
+
+
+@blp.route("/challengers/<stage>/report")
+class ChallengerReportViews(MethodView):
+    @blp.auth(Scope.RULESETS_READ)
+    @blp.arguments(ChallengerReportArgsSchema, location="query")
+    @blp.response(200, ChallengerReportSchema)
+    def get(self, args: dict[str, Any], stage: str):
+        """Champion against challenger over the stored shadow decisions of a stage"""
+        with tenant_session() as session:
+            return simulation.challenger_report(session, _stage(stage), args["version_id"])
+
+
+def _stage(text: str) -> Stage:
+    try:
+        return Stage(text)
+    except ValueError:
+        raise NotFound(f"no stage {text!r} (admission, pre_approval, approval)") from None

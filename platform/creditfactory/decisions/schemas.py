@@ -167,3 +167,112 @@ class DecisionRecordSchema(ma.Schema):
 class OverrideSchema(ma.Schema):
     outcome = ma.fields.String(required=True, validate=ma.validate.OneOf(["pass", "approve", "refer", "decline"]))
     justification = ma.fields.String(required=True)
+
+
+class SimulationRequestSchema(ma.Schema):
+    draft_version_id = ma.fields.Integer(required=True, metadata={
+        "description": "The overlay version (draft, pending or published) to simulate"})
+    sample = ma.fields.Integer(load_default=None, allow_none=True, validate=ma.validate.Range(min=1), metadata={
+        "description": "Only the latest N applications' decisions (default: all)"})
+    as_of = ma.fields.Date(load_default=None, allow_none=True, metadata={
+        "description": "Date of the 'current' version and of loan maturity (default today)"})
+
+
+class SimulationSwapSchema(ma.Schema):
+    count = ma.fields.Integer()
+    applications = ma.fields.List(ma.fields.Dict(), metadata={
+        "description": "application_id, record_id, current, draft (at most 200)"})
+
+
+class SimulationObservedSchema(ma.Schema):
+    matured = ma.fields.Integer()
+    bad = ma.fields.Integer()
+    bad_rate = ma.fields.Float(allow_none=True)
+
+
+class SimulationSideSchema(ma.Schema):
+    outcomes = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer())
+    accepted = ma.fields.Integer()
+    approval_rate = ma.fields.Float(allow_none=True)
+    expected_bad_rate = ma.fields.Float(allow_none=True)
+    observed = ma.fields.Nested(SimulationObservedSchema)
+
+
+class SimulationResultsSchema(ma.Schema):
+    evaluated = ma.fields.Integer()
+    skipped = ma.fields.Integer()
+    changed = ma.fields.Integer()
+    current = ma.fields.Nested(SimulationSideSchema)
+    draft = ma.fields.Nested(SimulationSideSchema)
+    swap_in = ma.fields.Nested(SimulationSwapSchema)
+    swap_out = ma.fields.Nested(SimulationSwapSchema)
+    bad_rates = ma.fields.Dict(allow_none=True, metadata={"description": "Bad rate of matured loans per "
+                                                                         "bureau-score band (expected bad rate)"})
+
+
+class SimulationProgressSchema(ma.Schema):
+    done = ma.fields.Integer()
+    total = ma.fields.Integer()
+    percent = ma.fields.Float()
+
+
+class SimulationSchema(ma.Schema):
+    id = ma.fields.Integer()
+    status = ma.fields.String()
+    stage = ma.fields.String()
+    code = ma.fields.String()
+    draft_version_id = ma.fields.Integer()
+    standard_version_id = ma.fields.Integer()
+    current_overlay_version_id = ma.fields.Integer(allow_none=True)
+    as_of = ma.fields.Date()
+    sample = ma.fields.Integer(allow_none=True)
+    progress = ma.fields.Nested(SimulationProgressSchema)
+    created_by = ma.fields.String()
+    created_at = ma.fields.DateTime(allow_none=True)
+    started_at = ma.fields.DateTime(allow_none=True)
+    finished_at = ma.fields.DateTime(allow_none=True)
+    error = ma.fields.String(allow_none=True)
+    results = ma.fields.Nested(SimulationResultsSchema)
+
+
+class ChallengerRequestSchema(ma.Schema):
+    version_id = ma.fields.Integer(required=True, metadata={"description": "Overlay version to run in shadow"})
+    share_percent = ma.fields.Decimal(required=True, places=2, as_string=True,
+                                      validate=ma.validate.Range(min=0, max=100),
+                                      metadata={"description": "Share of applications (by application id hash)"})
+
+
+class ChallengerSchema(ma.Schema):
+    id = ma.fields.Integer()
+    stage = ma.fields.String()
+    version_id = ma.fields.Integer()
+    share_percent = ma.fields.Decimal(as_string=True)
+    set_by = ma.fields.String()
+    set_at = ma.fields.DateTime()
+
+
+class ChallengerReportArgsSchema(ma.Schema):
+    version_id = ma.fields.Integer(load_default=None, metadata={"description": "One challenger version only"})
+
+
+class ChallengerPairSchema(ma.Schema):
+    champion = ma.fields.String()
+    challenger = ma.fields.String()
+    count = ma.fields.Integer()
+
+
+class ChallengerSwapSchema(ma.Schema):
+    count = ma.fields.Integer()
+    applications = ma.fields.List(ma.fields.Dict())
+
+
+class ChallengerReportSchema(ma.Schema):
+    stage = ma.fields.String()
+    version_id = ma.fields.Integer(allow_none=True)
+    decisions = ma.fields.Integer()
+    pairs = ma.fields.List(ma.fields.Nested(ChallengerPairSchema))
+    agreement_rate = ma.fields.Float(allow_none=True)
+    champion_approval_rate = ma.fields.Float(allow_none=True)
+    challenger_approval_rate = ma.fields.Float(allow_none=True)
+    swap_in = ma.fields.Nested(ChallengerSwapSchema)
+    swap_out = ma.fields.Nested(ChallengerSwapSchema)

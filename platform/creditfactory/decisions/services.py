@@ -30,6 +30,7 @@ from ..identity.principal import CurrentPrincipal
 from .engine import CompiledRuleSet, Decision, FiredRule, Outcome, RuleSet, Stage
 from .models import DecisionRecord, RuleSetOverlayVersion, StandardRuleSetVersion
 from .overlay import apply_overlay, diff, overlay_hash
+from .shadow import record_shadow
 
 PUBLISH_OVERLAY = "decisions.overlay.publish"
 
@@ -426,6 +427,8 @@ def evaluate_stage(session: Session, stage: Stage | str, facts: dict[str, Any], 
     session.add(record)
     session.flush()
     decision.record_id = record.id  # type: ignore[attr-defined]
+    # Champion/challenger: the challenger's outcome is stored beside this one and changes nothing here.
+    record_shadow(session, stage.value, standard, facts, record, CACHE)
     return decision
 
 
