@@ -17,6 +17,7 @@ ACTOR_MODULES = (
     "creditfactory.lending.collections.jobs",
     "creditfactory.reporting.jobs",
     "creditfactory.talent.jobs",
+    "creditfactory.talent.risk360.jobs",
 )
 
 #: The installed broker (``dramatiq creditfactory.jobs.worker`` finds it as dramatiq's global broker).
