@@ -7,7 +7,7 @@ from flask import Blueprint, Flask, Response, redirect, render_template, request
 from flask_babel import gettext
 
 from ...db import tenant_session
-from ...errors import DomainError
+from ...errors import DomainError, NotFound
 from ...identity.permissions import Permission
 from ...identity.portal import permission_required
 from ...identity.principal import CurrentPrincipal
@@ -71,15 +71,24 @@ def compute() -> Response | tuple[str, int]:
     return redirect(url_for("risk360.dashboard", period=period), 303)
 
 
-@blueprint.get("/<employee_no>")
+@blueprint.get("/employee")
 @permission_required(Permission.EMPLOYEE_RISK_READ)
-def employee(employee_no: str) -> str:
-    """One employee: dimension scores, hits with their evidence, history and authorisations (audited)."""
+def employee() -> tuple[str, int]:
+    """One employee (``?no=``): dimension scores, hits with their evidence, history and authorisations (audited);
+    without ``no``, a form to look one up."""
+    number = request.args.get("no", "").strip()
+    view, error, status = None, None, 200
     with tenant_session() as session, session.begin():
-        period = _period(session)
-        view = services.employee_view(session, employee_no, period)
-    return render_template("risk360/employee.html", view=view, period=period, **_labels(),
-                           title=gettext("360 risk view"))
+        try:
+            period = _period(session)
+            if number:
+                view = services.employee_view(session, number, period)
+        except NotFound as exc:
+            period, error, status = request.args.get("period", ""), str(exc), 404
+        except DomainError as exc:
+            period, error, status = request.args.get("period", ""), str(exc), 422
+    return render_template("risk360/employee.html", view=view, number=number, period=period, error=error,
+                           **_labels()), status
 
 
 def init_app(app: Flask) -> None:
