@@ -25,6 +25,7 @@ from creditfactory.lending.customers.models import RelatedParty
 from creditfactory.lending.loans.models import LoanAccount
 from creditfactory.lending.products import declared
 from creditfactory.talent import services as talent
+from creditfactory.talent.models import Employee
 from creditfactory.talent.risk360 import jobs, services
 from creditfactory.talent.risk360.models import EmployeeRiskHit, EmployeeRiskScore, EmployeeRiskSignal
 from creditfactory.tenancy.models import Tenant
@@ -257,3 +258,30 @@ def test_the_job_computes_a_period_idempotently(bank, staffed, stub_broker):
         assert [(s.period, s.total, s.level) for s in scores][0] == (PERIOD, Decimal("42.00"), "yellow")
         assert len(scores) == 3
         assert session.scalar(select(func.count()).select_from(EmployeeRiskHit)) == 9
+
+
+def test_demo_profiles_are_varied_and_seeded_once(tenant_factory):
+    from creditfactory.identity.demo import ensure_demo_staff
+    from creditfactory.talent import demo as talent_demo
+    from creditfactory.talent.risk360 import demo
+
+    bank = tenant_factory(name_en="Demo Conduct Bank")
+    try:
+        with SystemContext("test: demo staff"), shared_session() as shared, shared.begin():
+            ensure_demo_staff(shared, [bank.slug])
+        talent_demo.seed_demo(bank)
+        made = demo.seed_demo(bank)
+        assert made["created"] is True and made["levels"]["orange"] == 1
+        assert demo.seed_demo(bank) == {"created": False}
+        with tenant_session(bank) as session:
+            scores = {no: (s.total, s.level) for s, no in session.execute(
+                select(EmployeeRiskScore, Employee.employee_no).join(
+                    Employee, Employee.id == EmployeeRiskScore.employee_id))}
+            # D004: risk 4/10, compliance 8/8, discipline 4/5 → 0.35 × 40 + 0.30 × 100 + 0.20 × 80 = 60 → orange.
+            assert scores["D004"] == (Decimal("60.00"), "orange")
+            assert len(scores) == len(talent_demo.PEOPLE)
+            actors = set(session.scalars(select(AuditEntry.actor).where(AuditEntry.action.like("employee_risk.%"))))
+        assert actors == {str(_user_id(f"{bank.slug}.compliance_officer"))}
+    finally:
+        with shared_session() as shared, shared.begin():
+            shared.execute(User.__table__.delete().where(User.username.like(f"{bank.slug}.%")))

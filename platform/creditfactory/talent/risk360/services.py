@@ -537,7 +537,8 @@ def employee_view(session: Session, employee_no: str, period: str) -> dict[str, 
     model = model_version(session, score.model_version) if score else current_model(session)
     hits = session.scalars(select(EmployeeRiskHit).where(EmployeeRiskHit.employee_id == employee.id,
                                                          EmployeeRiskHit.period == period)
-                           .order_by(EmployeeRiskHit.dimension, EmployeeRiskHit.indicator)).all()
+                           .order_by(EmployeeRiskHit.indicator)).all()
+    hits = sorted(hits, key=lambda h: DIMENSIONS.index(h.dimension))  # risk first, as the dashboard's columns
     history = session.scalars(select(EmployeeRiskScore).where(EmployeeRiskScore.employee_id == employee.id)
                               .order_by(EmployeeRiskScore.period.desc()).limit(12)).all()
     today = business_date(session)
