@@ -19,6 +19,7 @@ from creditfactory.audit import Actor, ActorKind, CurrentActor
 from creditfactory.audit.models import AuditEntry
 from creditfactory.db import CurrentTenant, SystemContext, shared_session, tenant_session
 from creditfactory.errors import NotFound
+from creditfactory.jobs.schedule import periodic_jobs
 from creditfactory.identity.errors import AccessDenied
 from creditfactory.identity.models import StaffSession, User
 from creditfactory.lending.customers.models import RelatedParty
@@ -258,6 +259,11 @@ def test_the_job_computes_a_period_idempotently(bank, staffed, stub_broker):
         assert [(s.period, s.total, s.level) for s in scores][0] == (PERIOD, Decimal("42.00"), "yellow")
         assert len(scores) == 3
         assert session.scalar(select(func.count()).select_from(EmployeeRiskHit)) == 9
+    with CurrentTenant.bind(bank):
+        jobs.refresh_current_month.fn()  # the daily refresh: the business date's month, here the same one
+    with tenant_session(bank) as session:
+        assert session.scalar(select(func.count()).select_from(EmployeeRiskScore)) == 3
+    assert periodic_jobs()["employee-risk-refresh"].actor is jobs.refresh_current_month
 
 
 def test_demo_profiles_are_varied_and_seeded_once(tenant_factory):
