@@ -16,9 +16,11 @@ pytestmark = pytest.mark.browser
 
 TEXT = {
     "zh": {"title": "员工360风险视图", "compute": f"立即计算 {PERIOD}", "yellow": "黄色", "npl": "经办贷款不良率",
-           "same": "按命中记录重新计算：一致。"},
+           "same": "按命中记录重新计算：一致。", "import": "导入外部数据", "do_import": "导入",
+           "refused": "文件被拒绝：未导入任何数据"},
     "en": {"title": "Employee 360 risk view", "compute": f"Compute {PERIOD} now", "yellow": "Yellow",
-           "npl": "NPL ratio of the loans originated", "same": "Recomputed from its hits: the same."},
+           "npl": "NPL ratio of the loans originated", "same": "Recomputed from its hits: the same.",
+           "import": "Import outside signals", "do_import": "Import", "refused": "File refused: nothing was imported"},
 }
 
 
@@ -54,3 +56,14 @@ def test_compliance_officer_drills_down_to_the_evidence(browser, base_url, bank,
         views = session.scalars(select(AuditEntry.object_id).where(AuditEntry.action == "employee_risk.view")
                                 .order_by(AuditEntry.seq)).all()
     assert views[-1] == "A" and PERIOD in views
+
+    # B never authorised bureau checks: the upload is refused row by row, on the phone.
+    page.goto(f"{base_url}/t/{bank.slug}/employee-risk?period={PERIOD}")
+    page.get_by_role("link", name=t["import"]).click()
+    page.set_input_files("#file", files=[{"name": "bureau.csv", "mimeType": "text/csv", "buffer": (
+        f"employee_no,period,indicator,value,evidence\nB,{PERIOD},risk.lender_count,5,x\n").encode()}])
+    page.get_by_role("button", name=t["do_import"], exact=True).click()
+    errors = page.locator("#import-errors")
+    assert t["refused"] in errors.inner_text() and "row 2" in errors.inner_text()
+    fits_on_a_phone(page)
+    no_csp_violations(page)

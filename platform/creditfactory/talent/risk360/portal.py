@@ -91,6 +91,26 @@ def employee() -> tuple[str, int]:
                            **_labels()), status
 
 
+@blueprint.route("/import", methods=("GET", "POST"))
+@permission_required(Permission.EMPLOYEE_RISK_MANAGE)
+def import_file() -> tuple[str, int]:
+    """Upload a CSV of outside signals; a refused file is shown with each row's errors (nothing was imported)."""
+    done, errors, error, status = None, {}, None, 200
+    if request.method == "POST":
+        upload = request.files.get("file")
+        try:
+            with tenant_session() as session, session.begin():
+                batch = services.import_signals(session, upload.filename if upload else "",
+                                                upload.read() if upload else b"")
+                done = {"rows": batch.rows, "filename": batch.filename}
+        except services.ImportRefused as refused:
+            errors, status = refused.errors, 422
+        except DomainError as exc:
+            error, status = str(exc), 422
+    return render_template("risk360/import.html", done=done, errors=errors, error=error,
+                           columns=services.IMPORT_COLUMNS, **_labels()), status
+
+
 def init_app(app: Flask) -> None:
     app.register_blueprint(blueprint)
     register_nav(NavLink("risk360.dashboard", N_("Employee 360"), Permission.EMPLOYEE_RISK_READ, order=85))
