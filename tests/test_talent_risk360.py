@@ -209,6 +209,15 @@ def test_imports_need_an_active_authorisation_or_the_whole_file_is_refused(bank,
         assert session.scalar(select(func.count()).select_from(EmployeeRiskSignal)) == before
         with pytest.raises(services.ImportRefused, match="refused"):
             services.import_signals(session, "bad.csv", b"employee_no,value\nA,1\n")
+        # A withdraws the authorisation: what it allowed stops counting at the next computation.
+        services.recompute(session, PERIOD)
+        assert "risk.debt_to_assets" in {h["indicator"] for h in services.employee_view(session, "A", PERIOD)["hits"]}
+        consent = services.employee_view(session, "A", PERIOD)["consents"][0]
+        services.revoke_consent(session, consent["id"])
+        services.recompute(session, PERIOD)
+        view = services.employee_view(session, "A", PERIOD)
+        assert "risk.debt_to_assets" not in {h["indicator"] for h in view["hits"]}
+        assert view["consents"][0]["active"] is False and view["score"]["dims"]["risk"] == Decimal("50.00")
 
 
 def test_access_needs_the_permission_and_every_view_is_audited(bank, staffed):

@@ -435,8 +435,13 @@ def compute(session: Session, period: str, tenant: TenantRef | None = None) -> l
                  signals.discipline(session, people, start, end)):
         for employee_id, values in part.items():
             measured[employee_id].update(values)
+    # An authorisation withdrawn (or expired) since the import stops the use of what it allowed (PIPL art. 15).
+    today = business_date(session)
+    authorised = {(c.employee_id, c.scope) for c in session.scalars(select(EmployeeRiskConsent))
+                  if _active(c, today)}
     for signal in session.scalars(select(EmployeeRiskSignal).where(EmployeeRiskSignal.period == period)):
-        if signal.employee_id in measured:
+        scope = model.indicators.get(signal.indicator, {}).get("consent")
+        if signal.employee_id in measured and (signal.employee_id, scope) in authorised:
             measured[signal.employee_id][signal.indicator] = signals.Signal(
                 signal.value, "import", [{"import": signal.import_id, "evidence": signal.evidence}])
     session.execute(delete(EmployeeRiskHit).where(EmployeeRiskHit.period == period))
