@@ -139,11 +139,11 @@ def test_signals_hits_evidence_and_the_hand_computed_score(bank, staffed):
     assert by["risk.debt_to_assets"]["evidence"]["items"] == [
         {"import": by["risk.debt_to_assets"]["evidence"]["items"][0]["import"], "evidence": "征信报告"}]
     assert by["discipline.violation_points"]["evidence"]["items"][0]["reference"] == "VP-7"
-    # Risk 6/10 of its weight, compliance nothing, discipline 3/5, technology 3/5:
-    # 0.35 × 60 + 0.30 × 0 + 0.20 × 60 + 0.15 × 60 = 42 → yellow (40 ≤ 42 < 60).
-    assert view["score"]["dims"] == {"risk": Decimal("60.00"), "compliance": Decimal("0.00"),
+    # Risk 6/11 of its weight (card use unknown, so no cash-out pattern), compliance nothing, discipline 3/5,
+    # technology 3/5: 0.35 × 54.55 + 0.30 × 0 + 0.20 × 60 + 0.15 × 60 = 40.0925 → 40.09, yellow (40 ≤ 40.09 < 60).
+    assert view["score"]["dims"] == {"risk": Decimal("54.55"), "compliance": Decimal("0.00"),
                                      "discipline": Decimal("60.00"), "technology": Decimal("60.00")}
-    assert view["score"]["total"] == Decimal("42.00") and view["score"]["level"] == "yellow"
+    assert view["score"]["total"] == Decimal("40.09") and view["score"]["level"] == "yellow"
     assert view["reproduced"]["matches"] is True
     assert board["B"]["total"] == Decimal("0.00") and board["B"]["level"] == "green" and board["B"]["hits"] == 0
     assert list(board) == ["A", "B", "C"]  # worst first; C (no login, no loans) scored too
@@ -161,13 +161,27 @@ def test_new_model_version_leaves_old_scores_reproducible(bank, staffed):
         assert again["model_version"] == 1 and again["matches"]
         services.recompute(session, PERIOD)
         view = services.employee_view(session, "A", PERIOD)
-        # Without the NPL indicator: risk 4/8 = 50; 0.35 × 50 + 0.20 × 60 + 0.15 × 60 = 38.50 → green.
-        assert view["score"]["dims"]["risk"] == Decimal("50.00")
+        # Without the NPL indicator: risk 4/9 = 44.44; 0.35 × 44.44 + 0.20 × 60 + 0.15 × 60 = 36.554 → 36.55, green.
+        assert view["score"]["dims"]["risk"] == Decimal("44.44")
         assert (view["score"]["total"], view["score"]["level"], view["score"]["model_version"]) == (
-            Decimal("38.50"), "green", 2)
+            Decimal("36.55"), "green", 2)
         assert services.get_model(session, 1)["indicators"][0]["weight"] == "2"
         entries = session.scalars(select(AuditEntry).where(AuditEntry.action == "employee_risk.model.publish")).all()
         assert len(entries) == 1 and entries[0].after["indicators"]["risk.npl_ratio"]["weight"] == "0"
+
+
+def test_the_cash_out_combination_needs_both_parts_over_their_thresholds(bank, staffed):
+    with tenant_session(bank) as session, session.begin(), acting(compliance(bank), bank):
+        services.import_signals(session, "card.csv", _csv(f"A,{PERIOD},risk.card_utilisation,0.75,信用卡账单"))
+        services.recompute(session, PERIOD)
+        hit = {h["indicator"]: h for h in services.employee_view(session, "A", PERIOD)["hits"]}["risk.cash_out_pattern"]
+        assert hit["evidence"]["items"] == [
+            {"indicator": "risk.debt_to_assets", "value": "0.8000", "threshold": "0.7"},
+            {"indicator": "risk.card_utilisation", "value": "0.7500", "threshold": "0.7"}]
+        services.set_model(session, {"indicators": {"risk.card_utilisation": {"threshold": "0.8"}}})
+        services.recompute(session, PERIOD)
+        hits = {h["indicator"] for h in services.employee_view(session, "A", PERIOD)["hits"]}
+        assert "risk.cash_out_pattern" not in hits and "risk.card_utilisation" not in hits
 
 
 @pytest.mark.parametrize("doc, message", [
@@ -217,7 +231,7 @@ def test_imports_need_an_active_authorisation_or_the_whole_file_is_refused(bank,
         services.recompute(session, PERIOD)
         view = services.employee_view(session, "A", PERIOD)
         assert "risk.debt_to_assets" not in {h["indicator"] for h in view["hits"]}
-        assert view["consents"][0]["active"] is False and view["score"]["dims"]["risk"] == Decimal("50.00")
+        assert view["consents"][0]["active"] is False and view["score"]["dims"]["risk"] == Decimal("45.45")
 
 
 def test_access_needs_the_permission_and_every_view_is_audited(bank, staffed):
@@ -248,7 +262,7 @@ def test_the_api_serves_the_dashboard_drill_down_and_refuses_a_bad_import(bank, 
     assert board.status_code == 200 and board.get_json()[0]["employee_no"] == "A"
     assert board.get_json()[0]["level"] == "yellow"
     drill = client.get(f"{base}/employees/A", query_string={"period": PERIOD}).get_json()
-    assert drill["score"]["total"] == "42.00" and drill["reproduced"]["matches"] is True
+    assert drill["score"]["total"] == "40.09" and drill["reproduced"]["matches"] is True
     assert {h["indicator"] for h in drill["hits"]} >= {"risk.npl_ratio", "tech.pii_reveals"}
     refused = client.post(f"{base}/imports", data={"file": (io.BytesIO(_csv(f"B,{PERIOD},risk.lender_count,5,x")),
                                                             "b.csv")}, content_type="multipart/form-data")
@@ -265,7 +279,7 @@ def test_the_job_computes_a_period_idempotently(bank, staffed, stub_broker):
             jobs.compute_period.fn(PERIOD)
     with tenant_session(bank) as session, session.begin():
         scores = session.scalars(select(EmployeeRiskScore).order_by(EmployeeRiskScore.total.desc())).all()
-        assert [(s.period, s.total, s.level) for s in scores][0] == (PERIOD, Decimal("42.00"), "yellow")
+        assert [(s.period, s.total, s.level) for s in scores][0] == (PERIOD, Decimal("40.09"), "yellow")
         assert len(scores) == 3
         assert session.scalar(select(func.count()).select_from(EmployeeRiskHit)) == 9
     with CurrentTenant.bind(bank):
@@ -292,8 +306,9 @@ def test_demo_profiles_are_varied_and_seeded_once(tenant_factory):
             scores = {no: (s.total, s.level) for s, no in session.execute(
                 select(EmployeeRiskScore, Employee.employee_no).join(
                     Employee, Employee.id == EmployeeRiskScore.employee_id))}
-            # D004: risk 4/10, compliance 8/8, discipline 4/5 → 0.35 × 40 + 0.30 × 100 + 0.20 × 80 = 60 → orange.
-            assert scores["D004"] == (Decimal("60.00"), "orange")
+            # D004: risk 6/11 (with the cash-out pattern), compliance 8/8, discipline 4/5
+            # → 0.35 × 54.55 + 0.30 × 100 + 0.20 × 80 = 65.0925 → 65.09, orange.
+            assert scores["D004"] == (Decimal("65.09"), "orange")
             assert len(scores) == len(talent_demo.PEOPLE)
             actors = set(session.scalars(select(AuditEntry.actor).where(AuditEntry.action.like("employee_risk.%"))))
         assert actors == {str(_user_id(f"{bank.slug}.compliance_officer"))}

@@ -3,7 +3,7 @@
 Done as the demo compliance officer (``<slug>.compliance_officer``), through the same services a person uses, so the
 authorisations, findings and imports are audited as theirs. The profiles differ on purpose: the loan officer's
 portfolio signals come from the bank's real demo loans; one account manager has fund flows with customers and
-bureau trouble (orange); others have a finding or an authorisation and nothing else. Technology signals are never
+bureau trouble, among them the cash-out pattern (orange); others have a finding or an authorisation and nothing else. Technology signals are never
 invented: they appear as demo users really log in, export and reveal personal data.
 """
 
@@ -39,7 +39,8 @@ PROFILES = (
       "compliance.litigation": ("1", "民间借贷纠纷被诉 1 起"),
       "risk.lender_count": ("5", "5 家机构有授信"), "risk.bureau_inquiries": ("9", "近 3 个月征信查询 9 次"),
       "risk.debt_to_assets": ("0.88", "家庭负债 132 万 / 资产 150 万"),
-      "risk.credit_used": ("1600000", "授信 180 万，已用 160 万")}),
+      "risk.credit_used": ("1600000", "授信 180 万，已用 160 万"),
+      "risk.card_utilisation": ("0.91", "近 6 个月信用卡平均使用率 91%，总额度 15 万")}),
     ("D007", ("bureau",), (), {"risk.card_utilisation": ("0.35", "近 6 个月信用卡平均使用率 35%")}),
     ("D010", (), (("audit_finding", 0, 0, "JH-2026-121", "生产库查询未走审批单"),), {}),
 )

@@ -66,6 +66,11 @@ CATALOGUE: dict[str, dict[str, Any]] = {
                               "label_en": "Card utilisation (6-month average)"},
     "risk.bureau_inquiries": {"dimension": "risk", "source": "import", "consent": "bureau", "threshold": "5",
                               "weight": "1", "severity": "1", "label_zh": "征信查询次数", "label_en": "Bureau inquiries"},
+    # risk: a combination DOMAIN §5.4 names [V S25]: high leverage with high card use points to cash-out (套现)
+    "risk.cash_out_pattern": {"dimension": "risk", "source": "combination",
+                              "of": ["risk.debt_to_assets", "risk.card_utilisation"], "threshold": "0",
+                              "weight": "1", "severity": "1", "label_zh": "高负债且高信用卡使用（疑似套现）",
+                              "label_en": "High leverage with high card use (cash-out risk)"},
     # compliance (imported)
     "compliance.customer_fund_flows": {"dimension": "compliance", "source": "import", "consent": "fund_flows",
                                        "threshold": "0", "weight": "3", "severity": "1",
@@ -444,6 +449,8 @@ def compute(session: Session, period: str, tenant: TenantRef | None = None) -> l
         if signal.employee_id in measured and (signal.employee_id, scope) in authorised:
             measured[signal.employee_id][signal.indicator] = signals.Signal(
                 signal.value, "import", [{"import": signal.import_id, "evidence": signal.evidence}])
+    for values in measured.values():
+        values.update(_combinations(model, values))
     session.execute(delete(EmployeeRiskHit).where(EmployeeRiskHit.period == period))
     existing = {s.employee_id: s for s in session.scalars(select(EmployeeRiskScore)
                                                           .where(EmployeeRiskScore.period == period))}
@@ -473,6 +480,20 @@ def compute(session: Session, period: str, tenant: TenantRef | None = None) -> l
         session.delete(stale)
     session.flush()
     return scores
+
+
+def _combinations(model: EmployeeRiskModel, values: dict[str, signals.Signal]) -> dict[str, signals.Signal]:
+    """Combination indicators: 1 when every part is over its own threshold (of the same model version), else 0."""
+    out = {}
+    for code, indicator in model.indicators.items():
+        if indicator["source"] != "combination":
+            continue
+        parts = [(part, values.get(part), Decimal(model.indicators[part]["threshold"])) for part in indicator["of"]]
+        over = all(signal is not None and signal.value > threshold for _, signal, threshold in parts)
+        out[code] = signals.Signal(Decimal(1 if over else 0), "combination", [
+            {"indicator": part, "value": str(signal.value) if signal else None, "threshold": str(threshold)}
+            for part, signal, threshold in parts])
+    return out
 
 
 def recompute(session: Session, period: str) -> list[EmployeeRiskScore]:
