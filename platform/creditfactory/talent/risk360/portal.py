@@ -4,7 +4,6 @@ the evidence. Both go through the services, so each view is authorized and audit
 from __future__ import annotations
 
 from flask import Blueprint, Flask, Response, redirect, render_template, request, url_for
-from flask_babel import gettext
 
 from ...db import tenant_session
 from ...errors import DomainError, NotFound

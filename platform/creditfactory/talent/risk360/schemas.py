@@ -25,7 +25,7 @@ class ModelArgsSchema(ma.Schema):
 class IndicatorSchema(ma.Schema):
     code = ma.fields.String()
     dimension = ma.fields.String(metadata={"description": ", ".join(DIMENSIONS)})
-    source = ma.fields.String(metadata={"description": "loans, findings, audit_log, staff_session or import"})
+    source = ma.fields.String(metadata={"description": "loans, findings, audit_log, staff_session, import or combination"})
     consent = ma.fields.String(metadata={"description": "Authorisation scope an imported value needs"})
     threshold = ma.fields.Decimal(as_string=True, metadata={"description": "A hit is a value above it"})
     weight = ma.fields.Decimal(as_string=True)
