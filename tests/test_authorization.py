@@ -156,6 +156,18 @@ SAMPLES: dict[tuple[str, str], dict[str, Any] | Callable[[Any], dict[str, Any]]]
     ("post", "/api/v1/talent/cycles/{code}/evaluations"): {
         "path": {"code": "NONE"}, "json": {"employee_no": "NOBODY", "exam_score": "1", "kpi_score": "1",
                                            "competency_score": "1", "decision": "keep"}},
+    # Employee 360: bad bodies (422) and rows no tenant has (404) change nothing; reads are audited views.
+    ("get", "/api/v1/employee-risk/scores"): {"query": {"period": "2026-11"}},
+    ("post", "/api/v1/employee-risk/model"): {"json": {"bands": {"yellow": "90", "orange": "50", "red": "80"}},
+                                              "allowed": 422},
+    ("post", "/api/v1/employee-risk/computations"): {"json": {"period": "2026-13"}, "allowed": 422},
+    ("get", "/api/v1/employee-risk/employees/{employee_no}"): {
+        "path": {"employee_no": "NOBODY"}, "query": {"period": "2026-11"}, "allowed": 404},
+    ("post", "/api/v1/employee-risk/consents"): {"json": {}, "allowed": 422},
+    ("post", "/api/v1/employee-risk/consents/{consent_id}/revocation"): {"path": {"consent_id": 2147483647},
+                                                                         "allowed": 404},
+    ("post", "/api/v1/employee-risk/findings"): {"json": {}, "allowed": 422},
+    ("post", "/api/v1/employee-risk/imports"): {"allowed": 422},
 }
 MATRIX_STANDARD = {"code": "matrix-standard", "stage": "approval", "tables": [], "rules": [
     {"id": "MATRIX-R", "when": "application.amount > 1", "action": "refer", "reason_code": "MX"}],

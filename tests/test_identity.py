@@ -34,7 +34,7 @@ def test_every_permission_has_a_code_context_and_labels_in_both_languages():
 
 def test_every_role_uses_registered_permissions_of_its_own_context():
     assert {"loan_officer", "reviewer", "approver", "credit_committee_member", "operations", "collections",
-            "branch_manager", "risk_manager", "auditor", "tenant_admin", "platform_admin",
+            "branch_manager", "risk_manager", "auditor", "compliance_officer", "tenant_admin", "platform_admin",
             "head_office_product_owner", "head_office_risk_owner", "benchmarking_analyst",
             "regulator"} == set(STANDARD_ROLES)
     for role in STANDARD_ROLES.values():

@@ -26,6 +26,7 @@ from .reporting import routes as reporting_routes
 from .lending.contracts import portal as contract_portal, routes as contract_routes
 from .lending.disbursement import routes as disbursement_routes
 from .talent import routes as talent_routes
+from .talent.risk360 import portal as risk360_portal, routes as risk360_routes
 from .tenancy import routes as tenancy_routes, routing
 from .web import assets, csrf, errors, health, limits, logs, metrics, proxy, request_id, security
 from .web.smorest import Api
@@ -72,6 +73,7 @@ def create_app(settings: settings_module.Settings | None = None, *, testing: boo
     investigation_portal.init_app(app)
     oauth_server.init_app(app)
     identity_portal.init_app(app)
+    risk360_portal.init_app(app)
     limits.init_app(app, settings)  # must follow the login and OAuth2 views it limits by endpoint name
     api = Api(app)
     api.register_blueprint(tenancy_routes.blp)
@@ -97,6 +99,7 @@ def create_app(settings: settings_module.Settings | None = None, *, testing: boo
     api.register_blueprint(contract_routes.blp)
     api.register_blueprint(disbursement_routes.blp)
     api.register_blueprint(talent_routes.blp)
+    api.register_blueprint(risk360_routes.blp)
     # Plugins load last, once every core blueprint and hook point exists.
     plugin_web.init_app(app)
     return app

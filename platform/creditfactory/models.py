@@ -24,4 +24,5 @@ def import_all_models() -> None:
     from .privacy import models as privacy_models  # noqa: F401
     from .reporting import models as reporting_models  # noqa: F401
     from .talent import models as talent_models  # noqa: F401
+    from .talent.risk360 import models as risk360_models  # noqa: F401
     from .tenancy import models  # noqa: F401

@@ -69,14 +69,17 @@ def _demo_staff(slugs: list[str]) -> None:
 
 def _demo_data(slugs: list[str]) -> None:
     """Each demo bank's customers and applications in every state (``lending/origination/demo.py``) and its
-    organisation, ladder and scorecards (``talent/demo.py``); idempotent."""
+    organisation, ladder and scorecards (``talent/demo.py``) and 360 risk profiles (``talent/risk360/demo.py``);
+    idempotent."""
     from .lending.origination.demo import ensure_demo_applications
     from .talent.demo import seed_demo
+    from .talent.risk360.demo import seed_demo as seed_risk360
     from .tenancy.registry import directory
 
     for slug in slugs:
         for what, seed in (("applications", ensure_demo_applications),
-                           ("organisation", lambda s: seed_demo(directory.get(s)))):
+                           ("organisation", lambda s: seed_demo(directory.get(s))),
+                           ("employee 360", lambda s: seed_risk360(directory.get(s)))):
             try:
                 made = seed(slug)
             except Exception as exc:  # noqa: BLE001 - one bank's demo data must not keep the platform from starting

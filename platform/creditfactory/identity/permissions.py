@@ -78,6 +78,11 @@ class Permission(str, enum.Enum):
                    True)
     TALENT_MANAGE = ("talent.manage", Context.TENANT, "管理组织、职级与评定",
                      "Manage the organisation, ladders and evaluations")
+    #: The employee 360 risk view (员工360视图): staff surveillance, so every view of it is audited.
+    EMPLOYEE_RISK_READ = ("employee_risk.read", Context.TENANT, "查看员工360风险视图",
+                          "Read the employee 360 risk view and its evidence", True)
+    EMPLOYEE_RISK_MANAGE = ("employee_risk.manage", Context.TENANT, "管理员工360风险模型与数据",
+                            "Manage the employee 360 risk model, authorisations, findings and imports")
     # --- head office --------------------------------------------------------------------------
     TENANT_READ = ("tenant.read", Context.HEAD_OFFICE, "查看法人机构", "Read the village bank registry", True)
     TENANT_PROVISION = ("tenant.provision", Context.HEAD_OFFICE, "开设法人机构", "Provision village banks")

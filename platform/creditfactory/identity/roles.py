@@ -46,6 +46,9 @@ _STANDARD = (
                          P.CONFIG_APPROVE}),
     # Read-only over the whole bank plus the audit log; personal data stays masked unless a case needs it.
     Role("auditor", "稽核", "Auditor", Context.TENANT, _TENANT_READS - {P.PII_READ}),
+    # Employee conduct (员工行为管理): runs the 360 risk view; reads the audit log its technology signals come from.
+    Role("compliance_officer", "合规专员", "Compliance officer", Context.TENANT,
+         frozenset({P.EMPLOYEE_RISK_READ, P.EMPLOYEE_RISK_MANAGE, P.TALENT_READ, P.AUDIT_READ})),
     Role("tenant_admin", "法人机构管理员", "Tenant administrator", Context.TENANT,
          frozenset({P.USER_MANAGE, P.ROLE_MANAGE, P.PRODUCT_READ, P.PRODUCT_CONFIGURE,
                     P.APPROVAL_AUTHORITY_CONFIGURE, P.CONFIG_APPROVE, P.PORTFOLIO_READ, P.TALENT_READ,

@@ -71,6 +71,11 @@ class Scope(str, enum.Enum):
                    (Permission.TALENT_READ,))
     TALENT_WRITE = ("talent:write", Context.TENANT, "管理组织、职级与评定",
                     "Manage the organisation, ladders and evaluations", (Permission.TALENT_READ, Permission.TALENT_MANAGE))
+    EMPLOYEE_RISK_READ = ("employee-risk:read", Context.TENANT, "查看员工360风险视图",
+                          "Read the employee 360 risk view and its evidence", (Permission.EMPLOYEE_RISK_READ,))
+    EMPLOYEE_RISK_WRITE = ("employee-risk:write", Context.TENANT, "管理员工360风险模型与数据",
+                           "Manage the employee 360 risk model, authorisations, findings and imports",
+                           (Permission.EMPLOYEE_RISK_READ, Permission.EMPLOYEE_RISK_MANAGE))
     TENANTS_READ = ("tenants:read", Context.HEAD_OFFICE, "查看法人机构", "Read the village bank registry",
                     (Permission.TENANT_READ,))
     PRODUCT_TEMPLATES_WRITE = ("product-templates:write", Context.HEAD_OFFICE, "管理标准产品模板",

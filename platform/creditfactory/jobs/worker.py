@@ -18,6 +18,7 @@ ACTOR_MODULES = (
     "creditfactory.reporting.jobs",
     "creditfactory.talent.jobs",
     "creditfactory.decisions.simulation",
+    "creditfactory.talent.risk360.jobs",
 )
 
 #: The installed broker (``dramatiq creditfactory.jobs.worker`` finds it as dramatiq's global broker).
