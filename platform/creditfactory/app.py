@@ -25,7 +25,7 @@ from .lending.collections import routes as collection_routes
 from .reporting import routes as reporting_routes
 from .lending.contracts import portal as contract_portal, routes as contract_routes
 from .lending.disbursement import routes as disbursement_routes
-from .talent import routes as talent_routes
+from .talent import portal as talent_portal, routes as talent_routes
 from .tenancy import routes as tenancy_routes, routing
 from .web import assets, csrf, errors, health, limits, logs, metrics, proxy, request_id, security
 from .web.smorest import Api
@@ -70,6 +70,7 @@ def create_app(settings: settings_module.Settings | None = None, *, testing: boo
     calc_portal.init_app(app)
     contract_portal.init_app(app)
     investigation_portal.init_app(app)
+    talent_portal.init_app(app)
     oauth_server.init_app(app)
     identity_portal.init_app(app)
     limits.init_app(app, settings)  # must follow the login and OAuth2 views it limits by endpoint name
