@@ -147,8 +147,8 @@ def test_pay_kpis_and_productivity_match_reporting(bank):
                 pay.set_policy(session, {"deferral_share": "1.5"})
             policy = pay.set_policy(session, {"base_bonus_by_grade": {"AM-1": "2000"}})
             assert policy.version == 2 and policy.params["deferral_months"] == 12
-            rows = {r.employee_id: r for r in pay.compute(session, "2026-11")}
-            pay.compute(session, "2026-11")  # idempotent
+            rows = {r.employee_id: r for r in pay.recompute(session, "2026-11")}
+            pay.recompute(session, "2026-11")  # idempotent
             listed = {r["employee_no"]: r for r in pay.officer_pay(session, "2026-11")}
         pa, pb = rows[ids["A"]], rows[ids["B"]]
         assert pb.base_pay == Decimal("3600.00") and pa.base_pay == Decimal("3000.00")  # AM-1 steps 3 and 1

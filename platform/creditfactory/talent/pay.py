@@ -190,8 +190,8 @@ GROUP BY e.id
 
 
 def compute(session: Session, period: str) -> list[OfficerPay]:
-    """(Re)compute every officer's pay of ``period`` from that month's scorecards (computed first if missing)."""
-    authorize(Permission.TALENT_MANAGE)
+    """(Re)compute every officer's pay of ``period`` from that month's scorecards (computed first if missing); an
+    upsert, so running it twice leaves the same rows. Checks no permission: ``recompute`` and the demo build on it."""
     start, end = scorecards.period_bounds(period)
     cards = list(session.scalars(select(OfficerScorecard).where(OfficerScorecard.period == period)))
     if not cards:
@@ -242,9 +242,15 @@ def compute(session: Session, period: str) -> list[OfficerPay]:
         session.add(row)
         out.append(row)
     session.flush()
-    audit.record(session, "talent.pay.compute", object_type="officer_pay", object_id=period,
-                 after={"officers": len(out), "policy_version": policy.version})
     return out
+
+
+def recompute(session: Session, period: str) -> list[OfficerPay]:
+    authorize(Permission.TALENT_MANAGE)
+    rows = compute(session, period)
+    audit.record(session, "talent.pay.compute", object_type="officer_pay", object_id=period,
+                 after={"officers": len(rows), "policy_version": rows[0].policy_version if rows else None})
+    return rows
 
 
 def pay_document(row: OfficerPay, employee: Employee) -> dict[str, Any]:

@@ -230,7 +230,7 @@ def recompute() -> Response | tuple[str, int]:
         with tenant_session() as session, session.begin():
             scorecards.period_bounds(period)
             if request.form.get("what") == "pay":
-                pay.compute(session, period)
+                pay.recompute(session, period)
             else:
                 scorecards.recompute(session, period)
     except DomainError as error:

@@ -288,7 +288,7 @@ class OfficerPayViews(MethodView):
     def post(self, args: dict[str, Any]):
         """(Re)compute the month's officer pay from its scorecards"""
         with tenant_session() as session, session.begin():
-            pay.compute(session, args["period"])
+            pay.recompute(session, args["period"])
             return pay.officer_pay(session, args["period"])
 
 
