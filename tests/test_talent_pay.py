@@ -18,7 +18,8 @@ from creditfactory.lending.loans import services as loans
 from creditfactory.lending.loans.models import LoanAccount
 from creditfactory.reporting import kpis as reporting_kpis
 from creditfactory.talent import competencies, pay, scorecards, services
-from creditfactory.talent.models import Employee, EvaluationCompetency
+from creditfactory.errors import Conflict
+from creditfactory.talent.models import Employee, EvaluationCompetency, JobGrade
 from creditfactory.talent.services import TalentError
 
 from test_talent_scorecards import OFFICER_A, OFFICER_B, _loan, bank  # noqa: F401 (fixture)
@@ -163,3 +164,26 @@ def test_pay_kpis_and_productivity_match_reporting(bank):
         assert "1 loan(s)" in listed["A"]["explanation"]["clawback"]
         assert listed["B"]["explanation"]["variable_pay"].startswith("2000 × ")
         assert len(listed) == 2
+
+
+def test_the_quality_gate_holds_at_approval(bank):
+    """A promotion proposed while the officer's book was clean is refused at approval once the recomputed
+    scorecard shows an own NPL ratio above the gate."""
+    with tenant_session(bank) as session, session.begin():
+        _setup(session, bank)
+        with SystemContext("test: loans"):
+            _loan(session, 1, OFFICER_A, dt.date(2026, 11, 5), "10000.00")
+            set_business_date(session, dt.date(2026, 11, 30))
+        with acting(person("tenant_admin", bank, MAKER), bank):
+            scorecards.recompute(session, "2026-11")
+            services.open_cycle(session, code="Y", period="2026", effective_date=dt.date(2027, 1, 1))
+            ev = services.propose_evaluation(session, "Y", "A", exam_score="80", kpi_score="80",
+                                             competency_score="80", decision="promote")
+            session.execute(update(LoanAccount).where(LoanAccount.reference == "L-1").values(
+                risk_class="doubtful", dpd=200))
+            scorecards.recompute(session, "2026-11")
+        with acting(person("tenant_admin", bank, CHECKER), bank), pytest.raises(Conflict, match="quality gate"):
+            with session.begin_nested():
+                changes.approve(session, ev.change_request_id)
+        a = session.scalars(select(Employee).where(Employee.employee_no == "A")).one()
+        assert session.get(JobGrade, a.grade_id).code == "AM-1"

@@ -531,6 +531,14 @@ def _apply_decision(session: Session, target: str, payload: dict[str, Any]) -> N
     if e.grade_id != evaluation.from_grade_id:
         raise Conflict(f"{e.employee_no}'s grade changed since the evaluation was proposed")
     cycle = session.get(EvaluationCycle, evaluation.cycle_id)
+    if evaluation.decision == "promote":
+        from .scorecards import latest_blocks_promotion
+
+        # The scorecard may have been recomputed since the proposal: the gate holds at approval too.
+        blocked = latest_blocks_promotion(session, e.id)
+        if blocked is not None:
+            raise Conflict(f"quality gate: {e.employee_no}'s own NPL ratio {blocked.npl_ratio.normalize()} "
+                           f"({blocked.period}) is now above the scorecard's threshold")
     if evaluation.to_grade_id != e.grade_id:
         target_grade = session.get(JobGrade, evaluation.to_grade_id)
         _check_headcount(session, target_grade, leaving=e)
