@@ -95,6 +95,18 @@ def test_evaluation_cycle_promotes_after_a_second_person_approves(browser, base_
     page = phone_page(browser)
     log_in_admin(page, base_url, bank, people["maker"], people["authenticators"]["maker"], language)
 
+    page.goto(f"{base_url}/t/{bank.slug}/talent/org")
+    assert "王小明" in page.locator("[data-unit='HO']").inner_text()
+    fits_on_a_phone(page)
+    screenshot(page, f"talent-org-{language}")
+    page.goto(f"{base_url}/t/{bank.slug}/talent/ladder")
+    anchors = page.locator("[data-dimension='credit_analysis'] li")
+    assert anchors.count() == 5
+    assert anchors.nth(2).inner_text() == ("独立重构复杂经营的报表并判断还款能力" if language == "zh"
+                                            else "Reconstructs statements of complex businesses and judges repayment capacity")
+    fits_on_a_phone(page)
+    screenshot(page, f"talent-ladder-{language}")
+
     page.goto(f"{base_url}/t/{bank.slug}/talent/scorecards?period=2026-11")
     assert t["blocked"] in page.locator("[data-scorecard='B']").inner_text()
     assert page.locator("[data-scorecard='A']").is_visible()
