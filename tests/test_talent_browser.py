@@ -30,9 +30,11 @@ pytestmark = pytest.mark.browser
 TENANTS_DIR = Path(__file__).resolve().parents[1] / "tenants"
 TEXT = {
     "zh": {"continue": "继续", "open": "新建周期", "propose": "提交决定", "pending": "待复核", "applied": "已生效", "approve": "复核通过变更",
-           "blocked": "不得晋级"},
+           "blocked": "不得晋级",
+           "pay": "计算薪酬", "how": "计算过程", "above": "高于所有档位"},
     "en": {"continue": "Continue", "open": "Open cycle", "propose": "Propose decision", "pending": "Waiting for approval",
-           "applied": "Applied", "approve": "Approve change", "blocked": "Promotion blocked"},
+           "applied": "Applied", "approve": "Approve change", "blocked": "Promotion blocked",
+           "pay": "Compute pay", "how": "How it was computed", "above": "above every band"},
 }
 LEVELS = {"credit_analysis": "2", "cross_checking": "2", "customer_development": "3", "compliance": "2",
           "digital_tools": "2"}
@@ -110,6 +112,10 @@ def test_evaluation_cycle_promotes_after_a_second_person_approves(browser, base_
     page.goto(f"{base_url}/t/{bank.slug}/talent/scorecards?period=2026-11")
     assert t["blocked"] in page.locator("[data-scorecard='B']").inner_text()
     assert page.locator("[data-scorecard='A']").is_visible()
+    page.get_by_role("button", name=t["pay"]).click()
+    pay_b = page.locator("[data-pay='B']")
+    pay_b.get_by_text(t["how"]).click()
+    assert t["above"] in pay_b.inner_text()  # B's own NPL ratio is above every band of the NPL multiplier
     fits_on_a_phone(page)
     screenshot(page, f"talent-scorecards-{language}")
 

@@ -52,4 +52,4 @@ def test_seed_demo_covers_competencies_and_pay(tenant_factory, demo_officer):
         assert officers == result["pay"] == result["scorecards"] == 1
         d003 = session.scalars(select(OfficerPay).join(Employee, Employee.id == OfficerPay.employee_id)
                                .where(Employee.employee_no == "D003")).one()
-        assert d003.base_pay == 5800 and d003.explanation["variable_pay"].startswith("3000 × ")
+        assert d003.base_pay == 5800 and d003.explanation["variable_pay"]["formula"].startswith("3000 × ")

@@ -161,8 +161,12 @@ def test_pay_kpis_and_productivity_match_reporting(bank):
         assert pb.clawback is False
         # A: NPL 10,000 / 60,000 (16.7 %) → multiplier 0, overdue 16.7 % → 0.50: no variable pay; clawback.
         assert pa.quality_multiplier == Decimal("0") and pa.variable_pay == Decimal("0.00") and pa.clawback is True
-        assert "1 loan(s)" in listed["A"]["explanation"]["clawback"]
-        assert listed["B"]["explanation"]["variable_pay"].startswith("2000 × ")
+        assert listed["A"]["explanation"]["clawback"] == {"loans": 1, "since": "2025-11-30", "dpd": 90}
+        assert listed["A"]["explanation"]["npl_multiplier"]["below"] is None  # above every band: "otherwise"
+        assert listed["B"]["explanation"]["npl_multiplier"] == {"ratio": "0", "below": "0.01", "multiplier": "1.20"}
+        assert listed["B"]["explanation"]["base_bonus"] == {"amount": "2000", "source": "grade"}
+        assert listed["B"]["explanation"]["variable_pay"]["formula"] == (
+            f"2000 × {b.kpi_score} / 100 × 1.2000 = {pb.variable_pay}")
         assert len(listed) == 2
 
 

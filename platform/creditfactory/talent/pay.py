@@ -167,11 +167,12 @@ def bands(session: Session) -> list[dict[str, Any]]:
     return [band_document(b, code) for b, code in rows]
 
 
-def _multiplier(table: dict[str, Any], ratio: Decimal) -> tuple[Decimal, str]:
+def _multiplier(table: dict[str, Any], ratio: Decimal) -> tuple[Decimal, str | None]:
+    """The multiplier and the ``below`` bound of the band that gave it (None: above every band, ``otherwise``)."""
     for item in table["bands"]:
         if ratio < Decimal(item["below"]):
-            return Decimal(item["multiplier"]), f"< {item['below']}"
-    return Decimal(table["otherwise"]), "otherwise"
+            return Decimal(item["multiplier"]), item["below"]
+    return Decimal(table["otherwise"]), None
 
 
 def _add_months(day: dt.date, months: int) -> dt.date:
@@ -215,8 +216,8 @@ def compute(session: Session, period: str) -> list[OfficerPay]:
         if band is not None:
             base_pay = Decimal(band.steps[min(max(e.pay_step, 1), len(band.steps)) - 1])
         base_bonus = Decimal(p["base_bonus_by_grade"].get(grade, p["base_bonus"])) if grade else Decimal(p["base_bonus"])
-        npl_m, npl_rule = _multiplier(p["npl_multiplier"], card.npl_ratio)
-        overdue_m, overdue_rule = _multiplier(p["overdue_multiplier"], card.overdue_ratio)
+        npl_m, npl_below = _multiplier(p["npl_multiplier"], card.npl_ratio)
+        overdue_m, overdue_below = _multiplier(p["overdue_multiplier"], card.overdue_ratio)
         quality = (npl_m * overdue_m).quantize(Decimal("0.0001"), ROUND_HALF_UP)
         variable = (base_bonus * card.kpi_score / 100 * quality).quantize(CENT, ROUND_HALF_UP)
         deferred = (variable * Decimal(p["deferral_share"])).quantize(CENT, ROUND_HALF_UP)
@@ -228,16 +229,21 @@ def compute(session: Session, period: str) -> list[OfficerPay]:
         row.paid_now = variable - deferred
         row.deferred_until = _add_months(end, p["deferral_months"])
         row.clawback = later_defaults > 0
+        # Numbers only: the pages word them in the reader's language (templates/talent/_explanation.html).
         row.explanation = {
             "grade": grade, "pay_step": e.pay_step if band else None,
-            "base_bonus": f"{'grade ' + grade if grade in p['base_bonus_by_grade'] else 'default'}: {base_bonus}",
-            "kpi_score": f"scorecard {period} (definition v{card.definition_version}): {card.kpi_score}",
-            "npl_multiplier": f"own NPL ratio {card.npl_ratio.normalize()} {npl_rule} → {npl_m}",
-            "overdue_multiplier": f"own overdue ratio {card.overdue_ratio.normalize()} {overdue_rule} → {overdue_m}",
-            "variable_pay": f"{base_bonus} × {card.kpi_score} / 100 × {quality} = {variable}",
-            "deferred": f"{variable} × {p['deferral_share']} = {deferred}, until {row.deferred_until.isoformat()}",
-            "clawback": (f"{later_defaults} loan(s) disbursed after {window_start.isoformat()} now NPL or DPD > "
-                         f"{p['clawback_dpd']}"),
+            "base_bonus": {"amount": str(base_bonus),
+                           "source": "grade" if grade in p["base_bonus_by_grade"] else "default"},
+            "kpi_score": {"score": str(card.kpi_score), "period": period,
+                          "definition_version": card.definition_version},
+            "npl_multiplier": {"ratio": str(card.npl_ratio.normalize()), "below": npl_below,
+                               "multiplier": str(npl_m)},
+            "overdue_multiplier": {"ratio": str(card.overdue_ratio.normalize()), "below": overdue_below,
+                                   "multiplier": str(overdue_m)},
+            "variable_pay": {"formula": f"{base_bonus} × {card.kpi_score} / 100 × {quality} = {variable}"},
+            "deferred": {"share": p["deferral_share"], "amount": str(deferred),
+                         "until": row.deferred_until.isoformat()},
+            "clawback": {"loans": later_defaults, "since": window_start.isoformat(), "dpd": p["clawback_dpd"]},
         }
         session.add(row)
         out.append(row)

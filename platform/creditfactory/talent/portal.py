@@ -42,15 +42,11 @@ KPI_LABELS = {"loans_disbursed": N_("Loans disbursed"), "amount_disbursed": N_("
               "interest_contribution": N_("Interest contribution"), "overdue_ratio": N_("Overdue ratio"),
               "npl_ratio": N_("NPL ratio"), "first_payment_defaults": N_("First-payment defaults"),
               "rework_rate": N_("Investigation rework rate"), "turnaround_days": N_("Turnaround (days)")}
-PAY_LABELS = {"base_bonus": N_("Base bonus"), "kpi_score": N_("KPI score"), "npl_multiplier": N_("NPL multiplier"),
-              "overdue_multiplier": N_("Overdue multiplier"), "variable_pay": N_("Variable pay"),
-              "deferred": N_("Deferred"), "clawback": N_("Clawback"), "grade": N_("Grade"),
-              "pay_step": N_("Pay step")}
 LABELS = {**KIND_LABELS, **TRACK_LABELS, **DECISION_LABELS, **STATUS_LABELS, **MOVE_LABELS}
 
 
 def _render(template: str, **context: Any) -> str:
-    return render_template(template, labels=LABELS, kpi_labels=KPI_LABELS, pay_labels=PAY_LABELS,
+    return render_template(template, labels=LABELS, kpi_labels=KPI_LABELS,
                            zh=_language() == "zh", **context)
 
 
@@ -218,6 +214,8 @@ def scorecard_page(error: str | None = None, status: int = 200) -> tuple[str, in
         pay_rows = pay.officer_pay(session, period)
         definition = scorecards.current_definition(session)
     return _render("talent/scorecards.html", period=period, cards=cards, productivity=productivity,
+                   ratios=("overdue_ratio", "npl_ratio", "rework_rate"),
+                   amounts=("amount_disbursed", "managed_balance", "interest_contribution"),
                    pay_rows=pay_rows, definition=definition, error=error), status
 
 
