@@ -191,3 +191,44 @@ def test_the_quality_gate_holds_at_approval(bank):
                 changes.approve(session, ev.change_request_id)
         a = session.scalars(select(Employee).where(Employee.employee_no == "A")).one()
         assert session.get(JobGrade, a.grade_id).code == "AM-1"
+
+
+def test_the_api_serves_competencies_pay_and_productivity(bank, api_client):
+    with tenant_session(bank) as session, session.begin():
+        _setup(session, bank)
+        with SystemContext("test: loans"):
+            _loan(session, 1, OFFICER_A, dt.date(2026, 11, 5), "10000.00")
+            set_business_date(session, dt.date(2026, 11, 30))
+    api = api_client(bank, "talent:read talent:write")
+    base = f"{api.prefix}/api/v1/talent"
+
+    model = api.get(f"{base}/competencies").get_json()
+    assert {d["code"] for d in model} >= {"credit_analysis", "compliance"}
+    assert api.post(f"{base}/competencies/adoption", json={"overrides": {}}).status_code == 403  # a person proposes
+
+    band = api.put(f"{base}/pay/bands/AM-1", json={"minimum": "3000", "midpoint": "3500", "maximum": "4000",
+                                                  "steps": ["3000", "3500", "4000"]})
+    assert band.status_code == 200 and band.get_json()["steps"] == ["3000.00", "3500.00", "4000.00"]
+    falling = api.put(f"{base}/pay/bands/AM-1", json={"minimum": "3000", "midpoint": "3500", "maximum": "4000",
+                                                     "steps": ["4000", "3000"]})
+    assert falling.status_code == 422
+    assert api.get(f"{base}/pay/bands").get_json()[0]["steps"] == ["3000.00", "3500.00", "4000.00"]  # unchanged
+
+    assert api.get(f"{base}/pay/policy").get_json()["version"] == 1
+    policy = api.post(f"{base}/pay/policy", json={"params": {"deferral_share": "0.5"}})
+    assert policy.status_code == 201 and policy.get_json()["params"]["deferral_share"] == "0.5"
+
+    computed = api.post(f"{base}/pay?period=2026-11").get_json()
+    listed = api.get(f"{base}/pay?period=2026-11").get_json()
+    assert computed == listed and {r["employee_no"] for r in listed} == {"A", "B"}
+    a = next(r for r in listed if r["employee_no"] == "A")
+    assert a["policy_version"] == 2 and a["base_pay"] == "3000.00"
+    assert Decimal(a["deferred"]) == (Decimal(a["variable_pay"]) / 2).quantize(Decimal("0.01"))
+
+    cards = api.get(f"{base}/scorecards?period=2026-11").get_json()
+    assert {"rework_rate", "turnaround_days"} <= set(cards[0])
+    productivity = api.get(f"{base}/productivity?period=2026-11").get_json()
+    with tenant_session(bank) as session:
+        reported = reporting_kpis.compute(session, start=dt.date(2026, 11, 1), end=dt.date(2026, 11, 30))
+    assert Decimal(productivity["portfolio_per_officer"]) == reported["portfolio_per_officer"]
+    assert productivity["loans_per_officer"] is None and reported["loans_per_officer"] is None  # nobody active
