@@ -12,7 +12,7 @@ from flask import Blueprint, Flask, Response, redirect, render_template, request
 from flask_babel import gettext
 from sqlalchemy import select
 
-from ..db import tenant_session
+from ..db import CurrentTenant, tenant_session
 from ..errors import DomainError, NotFound
 from ..identity.authorization import authorize
 from ..identity.permissions import Permission
@@ -88,6 +88,9 @@ def _career_page(loader) -> tuple[str, int]:
 @login_required
 def my_career() -> tuple[str, int]:
     """The acting person's own career: grade, the next grade's requirements and their progress."""
+    if CurrentTenant.get_or_none() is None:
+        # The menu shows the link to every logged-in person; outside a village bank nobody is its employee.
+        return _render("talent/career.html", career=None), 200
     return _career_page(services.my_career)
 
 
