@@ -161,6 +161,8 @@ SAMPLES: dict[tuple[str, str], dict[str, Any] | Callable[[Any], dict[str, Any]]]
         "path": {"grade": "NO-SUCH"}, "json": {"minimum": "1", "midpoint": "2", "maximum": "3", "steps": ["1"]},
         "allowed": 404},
     ("post", "/api/v1/talent/pay/policy"): {"json": {}, "allowed": 422},
+    ("put", "/api/v1/talent/employees/{employee_no}/pay-step"): {"path": {"employee_no": "NOBODY"},
+                                                                 "json": {"pay_step": 2}, "allowed": 404},
     ("get", "/api/v1/talent/pay"): {"query": {"period": "2026-11"}},
     ("post", "/api/v1/talent/pay"): {"query": {"period": "2026-11"}},
     ("get", "/api/v1/talent/productivity"): {"query": {"period": "2026-11"}},

@@ -213,6 +213,9 @@ def test_the_api_serves_competencies_pay_and_productivity(bank, api_client):
                                                      "steps": ["4000", "3000"]})
     assert falling.status_code == 422
     assert api.get(f"{base}/pay/bands").get_json()[0]["steps"] == ["3000.00", "3500.00", "4000.00"]  # unchanged
+    assert api.put(f"{base}/employees/B/pay-step", json={"pay_step": 4}).status_code == 422  # 3 steps only
+    assert api.put(f"{base}/employees/B/pay-step", json={"pay_step": 2}).get_json() == {"employee_no": "B",
+                                                                                      "pay_step": 2}
 
     assert api.get(f"{base}/pay/policy").get_json()["version"] == 1
     policy = api.post(f"{base}/pay/policy", json={"params": {"deferral_share": "0.5"}})
@@ -223,6 +226,7 @@ def test_the_api_serves_competencies_pay_and_productivity(bank, api_client):
     assert computed == listed and {r["employee_no"] for r in listed} == {"A", "B"}
     a = next(r for r in listed if r["employee_no"] == "A")
     assert a["policy_version"] == 2 and a["base_pay"] == "3000.00"
+    assert next(r for r in listed if r["employee_no"] == "B")["base_pay"] == "3500.00"
     assert Decimal(a["deferred"]) == (Decimal(a["variable_pay"]) / 2).quantize(Decimal("0.01"))
 
     cards = api.get(f"{base}/scorecards?period=2026-11").get_json()

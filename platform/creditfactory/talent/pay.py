@@ -155,6 +155,25 @@ def adopt_standard_bands(session: Session, *, allow_system: bool = False) -> lis
             for code, band in doc["bands"].items() if code in held]
 
 
+def set_pay_step(session: Session, employee_no: str, step: int) -> Employee:
+    """Put an employee on another step of their grade's pay band (audited)."""
+    authorize(Permission.TALENT_MANAGE)
+    from .services import _employee
+
+    e = _employee(session, employee_no)
+    band = session.scalars(select(PayBand).where(PayBand.grade_id == e.grade_id)).first() if e.grade_id else None
+    if band is None:
+        raise _error(f"{employee_no}'s grade has no pay band")
+    if isinstance(step, bool) or not isinstance(step, int) or not 1 <= step <= len(band.steps):
+        raise _error(f"the step is a whole number from 1 to {len(band.steps)}")
+    before = e.pay_step
+    e.pay_step = step
+    session.flush()
+    audit.record(session, "talent.pay.step", object_type="employee", object_id=employee_no,
+                 before={"pay_step": before}, after={"pay_step": step, "base_pay": band.steps[step - 1]})
+    return e
+
+
 def band_document(band: PayBand, grade_code: str) -> dict[str, Any]:
     return {"grade": grade_code, "currency": band.currency, "minimum": band.minimum, "midpoint": band.midpoint,
             "maximum": band.maximum, "steps": [Decimal(s) for s in band.steps]}

@@ -253,6 +253,17 @@ class PayBandViews(MethodView):
             return pay.band_document(band, grade)
 
 
+@blp.route("/employees/<string:employee_no>/pay-step")
+class PayStepViews(MethodView):
+    @blp.auth(Scope.TALENT_WRITE)
+    @blp.arguments(schemas.PayStepSchema)
+    @blp.response(200, schemas.PayStepSchema)
+    def put(self, args: dict[str, Any], employee_no: str):
+        """Put the employee on another step of their grade's pay band"""
+        with tenant_session() as session, session.begin():
+            return pay.set_pay_step(session, employee_no, args["pay_step"])
+
+
 @blp.route("/pay/policy")
 class PayPolicyViews(MethodView):
     @blp.auth(Scope.TALENT_READ)

@@ -268,3 +268,8 @@ class ProductivitySchema(ma.Schema):
     portfolio_per_officer = ma.fields.Decimal(as_string=True, allow_none=True)
     officers = ma.fields.Integer()
     per_officer = ma.fields.List(ma.fields.Nested(OfficerProductivitySchema))
+
+
+class PayStepSchema(ma.Schema):
+    employee_no = ma.fields.String(dump_only=True)
+    pay_step = ma.fields.Integer(required=True, validate=validate.Range(min=1))

@@ -298,6 +298,7 @@ def productivity(session: Session, period: str) -> dict[str, Any]:
     employees = dict(session.execute(select(Employee.user_id, Employee.employee_no)
                                      .where(Employee.user_id.is_not(None))).all())
     names = dict(session.execute(select(Employee.user_id, Employee.name).where(Employee.user_id.is_not(None))).all())
+    # reporting's own ratio (NULL on an empty denominator, 6 decimals), so the figures compare equal.
     return {
         "period": period, "start": start, "end": end,
         "loans_per_officer": reporting_kpis._ratio(loans, len(active)),
