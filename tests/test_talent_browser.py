@@ -31,10 +31,10 @@ TENANTS_DIR = Path(__file__).resolve().parents[1] / "tenants"
 TEXT = {
     "zh": {"continue": "继续", "open": "新建周期", "propose": "提交决定", "pending": "待复核", "applied": "已生效", "approve": "复核通过变更",
            "blocked": "不得晋级",
-           "pay": "计算薪酬", "how": "计算过程", "above": "高于所有档位"},
+           "pay": "计算薪酬", "approve_here": "复核通过：王小明 的评定决定", "how": "计算过程", "above": "高于所有档位"},
     "en": {"continue": "Continue", "open": "Open cycle", "propose": "Propose decision", "pending": "Waiting for approval",
            "applied": "Applied", "approve": "Approve change", "blocked": "Promotion blocked",
-           "pay": "Compute pay", "how": "How it was computed", "above": "above every band"},
+           "pay": "Compute pay", "approve_here": "Approve decision for 王小明", "how": "How it was computed", "above": "above every band"},
 }
 LEVELS = {"credit_analysis": "2", "cross_checking": "2", "customer_development": "3", "compliance": "2",
           "digital_tools": "2"}
@@ -137,6 +137,7 @@ def test_evaluation_cycle_promotes_after_a_second_person_approves(browser, base_
     page.get_by_role("button", name=t["propose"]).click()
     card = page.locator("[data-evaluation='A']")
     assert t["pending"] in card.inner_text() and "AM-1 → AM-2" in card.inner_text()
+    assert page.get_by_role("button", name=t["approve_here"]).count() == 0  # nobody checks their own proposal
     fits_on_a_phone(page)
     screenshot(page, f"talent-cycle-proposed-{language}")
 
@@ -162,8 +163,15 @@ def test_evaluation_cycle_promotes_after_a_second_person_approves(browser, base_
 
     checker = phone_page(browser)
     log_in_admin(checker, base_url, bank, people["checker"], people["authenticators"]["checker"], language)
-    checker.goto(f"{base_url}/t/{bank.slug}/admin/approvals")
-    checker.get_by_role("button", name=f"{t['approve']} {evaluation.change_request_id}").click()
+    if language == "zh":
+        # The checker approves on the cycle page itself ...
+        checker.goto(f"{base_url}/t/{bank.slug}/talent/cycles/Y2026-{language}")
+        checker.get_by_role("button", name=t["approve_here"]).click()
+        checker.wait_for_url(f"**/talent/cycles/Y2026-{language}")
+    else:
+        # ... or on the approvals page with every other configuration change.
+        checker.goto(f"{base_url}/t/{bank.slug}/admin/approvals")
+        checker.get_by_role("button", name=f"{t['approve']} {evaluation.change_request_id}").click()
     checker.goto(f"{base_url}/t/{bank.slug}/talent/employees/A")
     assert "AM-2" in checker.locator("#current-grade").inner_text()
     fits_on_a_phone(checker)

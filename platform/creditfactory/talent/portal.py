@@ -14,7 +14,11 @@ from sqlalchemy import select
 
 from ..db import CurrentTenant, tenant_session
 from ..errors import DomainError, NotFound
+from ..identity import administration
 from ..identity.authorization import authorize
+from ..identity.errors import AccessDenied
+from ..identity.models import ChangeRequest
+from ..identity.principal import CurrentPrincipal
 from ..identity.permissions import Permission
 from ..identity.portal import permission_required
 from ..lending.cob.dates import business_date
@@ -143,8 +147,15 @@ def _cycle_page(code: str, *, error: str | None = None, status: int = 200,
                      for e in people]
         model = competencies.competency_model(session)
         grade_codes = sorted(grades.values())
+        # Who may check which pending decision here: a holder of config.approve who did not propose it.
+        principal = CurrentPrincipal.get()
+        pending = [ev["change_request_id"] for ev in evaluations if ev["status"] == "pending"]
+        makers = dict(session.execute(select(ChangeRequest.id, ChangeRequest.maker_id)
+                                      .where(ChangeRequest.id.in_(pending))).all()) if pending else {}
+        checkable = {change_id for change_id, maker in makers.items()
+                     if principal.has(Permission.CONFIG_APPROVE) and maker != principal.user_id}
     return _render("talent/cycle.html", cycle=cycle, evaluations=evaluations, employees=employees, model=model,
-                   decisions=DECISIONS, grade_codes=grade_codes, error=error, form=form or {},
+                   decisions=DECISIONS, grade_codes=grade_codes, error=error, form=form or {}, checkable=checkable,
                    dimension_names={d["code"]: d["name_zh"] if _language() == "zh" else d["name_en"]
                                     for d in model}), status
 
@@ -179,6 +190,27 @@ def evaluate(code: str) -> Response | tuple[str, int]:
         if error.status == 404 and "cycle" in str(error):
             raise
         return _cycle_page(code, error=str(error), status=error.status, form=form.to_dict())
+    return redirect(url_for("talent_pages.cycle", code=code))
+
+
+@blueprint.post("/cycles/<string:code>/evaluations/<int:change_id>")
+@permission_required(Permission.CONFIG_APPROVE)
+def check_evaluation(code: str, change_id: int) -> Response | tuple[str, int]:
+    """The second person approves (``decision=approve``) or rejects with a reason a proposed decision; the same
+    maker-checker change as on the approvals page (the maker is refused, the gates are re-checked)."""
+    decision = request.form.get("decision")
+    try:
+        with tenant_session() as session, session.begin():
+            if decision == "approve":
+                administration.approve_change(session, change_id)
+            else:
+                administration.reject_change(session, change_id, request.form.get("reason", "")[:2000])
+    except DomainError as error:
+        if error.status == 404:
+            raise
+        return _cycle_page(code, error=str(error), status=error.status)
+    except AccessDenied as refused:
+        return _cycle_page(code, error=str(refused), status=403)
     return redirect(url_for("talent_pages.cycle", code=code))
 
 
