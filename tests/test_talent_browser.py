@@ -32,9 +32,10 @@ TEXT = {
     "zh": {"continue": "继续", "open": "新建周期", "propose": "提交决定", "pending": "待复核", "applied": "已生效", "approve": "复核通过变更",
            "blocked": "不得晋级",
            "pay": "计算薪酬", "approve_here": "复核通过：王小明 的评定决定", "how": "计算过程", "above": "高于所有档位"},
-    "en": {"continue": "Continue", "open": "Open cycle", "propose": "Propose decision", "pending": "Waiting for approval",
-           "applied": "Applied", "approve": "Approve change", "blocked": "Promotion blocked",
-           "pay": "Compute pay", "approve_here": "Approve decision for 王小明", "how": "How it was computed", "above": "above every band"},
+    "en": {"continue": "Continue", "open": "Open cycle", "propose": "Propose decision",
+           "pending": "Waiting for approval", "applied": "Applied", "approve": "Approve change",
+           "blocked": "Promotion blocked", "pay": "Compute pay", "approve_here": "Approve decision for 王小明",
+           "how": "How it was computed", "above": "above every band"},
 }
 LEVELS = {"credit_analysis": "2", "cross_checking": "2", "customer_development": "3", "compliance": "2",
           "digital_tools": "2"}
@@ -104,8 +105,9 @@ def test_evaluation_cycle_promotes_after_a_second_person_approves(browser, base_
     page.goto(f"{base_url}/t/{bank.slug}/talent/ladder")
     anchors = page.locator("[data-dimension='credit_analysis'] li")
     assert anchors.count() == 5
-    assert anchors.nth(2).inner_text() == ("独立重构复杂经营的报表并判断还款能力" if language == "zh"
-                                            else "Reconstructs statements of complex businesses and judges repayment capacity")
+    third = {"zh": "独立重构复杂经营的报表并判断还款能力",
+             "en": "Reconstructs statements of complex businesses and judges repayment capacity"}
+    assert anchors.nth(2).inner_text() == third[language]
     fits_on_a_phone(page)
     screenshot(page, f"talent-ladder-{language}")
 

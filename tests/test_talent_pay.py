@@ -12,9 +12,8 @@ from sqlalchemy import select, text, update
 
 from creditfactory.db import SystemContext, tenant_session
 from creditfactory.identity import changes
-from creditfactory.lending.applications.models import ApplicationStateHistory, LoanApplication
+from creditfactory.lending.applications.models import ApplicationStateHistory
 from creditfactory.lending.cob.dates import set_business_date
-from creditfactory.lending.loans import services as loans
 from creditfactory.lending.loans.models import LoanAccount
 from creditfactory.reporting import kpis as reporting_kpis
 from creditfactory.talent import competencies, pay, scorecards, services

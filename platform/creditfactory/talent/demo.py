@@ -1,6 +1,7 @@
 """Demo organisation for the demo banks (``up --demo`` calls ``seed_demo`` once per bank; idempotent).
 
-The ladder, the competency model and the standard pay bands are adopted as code (like products declared in ``tenants/``), without maker-checker: this runs only for
+The ladder, the competency model and the standard pay bands are adopted as code (like products declared in
+``tenants/``), without maker-checker: this runs only for
 demo banks, by the operator. Employees are linked to the demo staff users (``<slug>.<role>``) where they exist, so
 their career pages work when those users log in. Scorecards and officer pay of the current month are computed from
 whatever loans the bank has; evaluations are left to people (they need a maker and a checker).

@@ -234,7 +234,7 @@ def compute(session: Session, period: str) -> list[OfficerPay]:
         base_pay = None
         if band is not None:
             base_pay = Decimal(band.steps[min(max(e.pay_step, 1), len(band.steps)) - 1])
-        base_bonus = Decimal(p["base_bonus_by_grade"].get(grade, p["base_bonus"])) if grade else Decimal(p["base_bonus"])
+        base_bonus = Decimal(p["base_bonus_by_grade"].get(grade, p["base_bonus"]) if grade else p["base_bonus"])
         npl_m, npl_below = _multiplier(p["npl_multiplier"], card.npl_ratio)
         overdue_m, overdue_below = _multiplier(p["overdue_multiplier"], card.overdue_ratio)
         quality = (npl_m * overdue_m).quantize(Decimal("0.0001"), ROUND_HALF_UP)
