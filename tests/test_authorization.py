@@ -168,6 +168,16 @@ SAMPLES: dict[tuple[str, str], dict[str, Any] | Callable[[Any], dict[str, Any]]]
                                                                          "allowed": 404},
     ("post", "/api/v1/employee-risk/findings"): {"json": {}, "allowed": 422},
     ("post", "/api/v1/employee-risk/imports"): {"allowed": 422},
+    ("post", "/api/v1/talent/competencies/adoption"): {"json": {"overrides": {"NO-SUCH": {}}}},
+    ("put", "/api/v1/talent/pay/bands/{grade}"): {
+        "path": {"grade": "NO-SUCH"}, "json": {"minimum": "1", "midpoint": "2", "maximum": "3", "steps": ["1"]},
+        "allowed": 404},
+    ("post", "/api/v1/talent/pay/policy"): {"json": {}, "allowed": 422},
+    ("put", "/api/v1/talent/employees/{employee_no}/pay-step"): {"path": {"employee_no": "NOBODY"},
+                                                                 "json": {"pay_step": 2}, "allowed": 404},
+    ("get", "/api/v1/talent/pay"): {"query": {"period": "2026-11"}},
+    ("post", "/api/v1/talent/pay"): {"query": {"period": "2026-11"}},
+    ("get", "/api/v1/talent/productivity"): {"query": {"period": "2026-11"}},
 }
 MATRIX_STANDARD = {"code": "matrix-standard", "stage": "approval", "tables": [], "rules": [
     {"id": "MATRIX-R", "when": "application.amount > 1", "action": "refer", "reason_code": "MX"}],
@@ -223,6 +233,7 @@ PEOPLE_ONLY: set[tuple[str, str]] = {
     ("post", "/api/v1/products/{code}/adoption"), ("post", "/api/v1/products/{code}/changes"),
     ("post", "/api/v1/products/{code}/regional"), ("post", "/api/v1/products/{code}/from-plugin"),
     ("post", "/api/v1/talent/ladder/adoption"), ("post", "/api/v1/talent/cycles/{code}/evaluations"),
+    ("post", "/api/v1/talent/competencies/adoption"),
 }
 #: URL arguments of portal pages that take some, by endpoint (or a function of the tenant making them).
 PAGE_SAMPLES: dict[str, dict[str, Any] | Callable[[Any], dict[str, Any]]] = {
@@ -233,6 +244,8 @@ PAGE_SAMPLES: dict[str, dict[str, Any] | Callable[[Any], dict[str, Any]]] = {
     "investigation.worksheet": {"application_id": 990001},
     "application_pages.committee_session": {"session_id": 999999999},
     "contract_pages.contract_page": {"application_id": 999999999},
+    "talent_pages.employee_career": {"employee_no": "NOBODY"},
+    "talent_pages.cycle": {"code": "NONE"},
     **customer_samples.PAGE_SAMPLES,
 }
 #: A loan application (and a visit to it) in tenant A that operations on one can be called with; made by the
@@ -258,7 +271,9 @@ SAMPLES.update({
 
 #: What a logged-in user of the page's bank gets when it is not 200: the sample names no row (the page was reached).
 PAGE_STATUS: dict[str, int] = {"application_pages.case": 404, "application_pages.committee_session": 404,
-                               "contract_pages.contract_page": 404}
+                               "contract_pages.contract_page": 404,
+                               # The loan officer of the matrix holds no talent.read: the page's service refuses.
+                               "talent_pages.employee_career": 403, "talent_pages.cycle": 403}
 
 # --- the walks ---------------------------------------------------------------------------------------------------
 

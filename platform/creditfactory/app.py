@@ -25,8 +25,8 @@ from .lending.collections import routes as collection_routes
 from .reporting import routes as reporting_routes
 from .lending.contracts import portal as contract_portal, routes as contract_routes
 from .lending.disbursement import routes as disbursement_routes
-from .talent import routes as talent_routes
 from .talent.risk360 import portal as risk360_portal, routes as risk360_routes
+from .talent import portal as talent_portal, routes as talent_routes
 from .tenancy import routes as tenancy_routes, routing
 from .web import assets, csrf, errors, health, limits, logs, metrics, proxy, request_id, security
 from .web.smorest import Api
@@ -71,6 +71,7 @@ def create_app(settings: settings_module.Settings | None = None, *, testing: boo
     calc_portal.init_app(app)
     contract_portal.init_app(app)
     investigation_portal.init_app(app)
+    talent_portal.init_app(app)
     oauth_server.init_app(app)
     identity_portal.init_app(app)
     risk360_portal.init_app(app)

@@ -1,9 +1,10 @@
 """Demo organisation for the demo banks (``up --demo`` calls ``seed_demo`` once per bank; idempotent).
 
-The ladder is adopted as code (like products declared in ``tenants/``), without maker-checker: this runs only for
+The ladder, the competency model and the standard pay bands are adopted as code (like products declared in
+``tenants/``), without maker-checker: this runs only for
 demo banks, by the operator. Employees are linked to the demo staff users (``<slug>.<role>``) where they exist, so
-their career pages work when those users log in. Scorecards of the current month are computed from whatever loans
-the bank has; evaluations are left to people (they need a maker and a checker).
+their career pages work when those users log in. Scorecards and officer pay of the current month are computed from
+whatever loans the bank has; evaluations are left to people (they need a maker and a checker).
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from sqlalchemy import select
 from ..db import SystemContext, TenantRef, shared_session, tenant_session
 from ..identity.models import User
 from ..lending.cob.dates import business_date
-from . import scorecards, services
-from .models import OrgUnit
+from . import competencies, pay, scorecards, services
+from .models import Employee, OrgUnit
 
 #: (employee no, name, unit, position, manager, grade, hired, demo role whose user it is)
 PEOPLE = (
@@ -32,6 +33,8 @@ PEOPLE = (
     ("D009", "冯稽核", "AUD", "稽核员", "D001", "AU-1", dt.date(2020, 8, 1), "auditor"),
     ("D010", "钱工程师", "IT", "工程师", "D001", "IT-2", dt.date(2017, 6, 1), None),
 )
+#: Pay steps within the grade's band (the others stay on step 1).
+PAY_STEPS = {"D003": 3, "D004": 1}
 UNITS = (
     ("HO", "head_office", "本行", "Head office", None),
     ("BR1", "branch", "城关支行", "Chengguan branch", "HO"),
@@ -52,6 +55,9 @@ def seed_demo(tenant: TenantRef) -> dict[str, Any]:
         if session.scalars(select(OrgUnit.id)).first() is not None:
             return {"created": False}
         services._apply_adoption(session, "standard", services.validate_adoption("standard", {"overrides": {}}))
+        competencies._apply_adoption(session, "standard",
+                                     competencies.validate_adoption("standard", {"overrides": {}}))
+        pay.adopt_standard_bands(session, allow_system=True)
         for code, kind, name_zh, name_en, parent in UNITS:
             services.create_org_unit(session, code=code, kind=kind, name_zh=name_zh, name_en=name_en,
                                      parent_code=parent)
@@ -59,10 +65,14 @@ def seed_demo(tenant: TenantRef) -> dict[str, Any]:
             services.hire(session, employee_no=number, name=name, org_unit_code=unit, position=position,
                           manager_no=manager, grade_code=grade, hired_on=hired,
                           user_id=users.get(f"{tenant.slug}.{role}") if role else None)
+        for number, step in PAY_STEPS.items():
+            session.scalars(select(Employee).where(Employee.employee_no == number)).one().pay_step = step
         services.create_team(session, code="AGILE-SME", name="小微敏捷小组", kind="agile", domain="小微经营贷",
                              org_unit_code="BR1", lead_no="D003",
                              members=[{"employee_no": "D003", "side": "business"},
                                       {"employee_no": "D004", "side": "business"},
                                       {"employee_no": "D010", "side": "technology"}])
-        cards = scorecards.compute(session, business_date(session).strftime("%Y-%m"))
-    return {"created": True, "employees": len(PEOPLE), "scorecards": len(cards)}
+        period = business_date(session).strftime("%Y-%m")
+        cards = scorecards.compute(session, period)
+        paid = pay.compute(session, period)
+    return {"created": True, "employees": len(PEOPLE), "scorecards": len(cards), "pay": len(paid)}

@@ -99,6 +99,8 @@ class Employee(TenantBase):
     hired_on: Mapped[dt.date] = mapped_column(Date)
     grade_since: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
     status: Mapped[str] = mapped_column(String(10), default="active")
+    #: The step of the grade's pay band the employee is paid at (1 = the band's first step).
+    pay_step: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
 
 class EmployeeMove(TenantBase):
@@ -219,6 +221,91 @@ class OfficerScorecard(TenantBase):
     overdue_ratio: Mapped[Decimal] = mapped_column(Numeric(12, 8))
     npl_ratio: Mapped[Decimal] = mapped_column(Numeric(12, 8))
     first_payment_defaults: Mapped[int] = mapped_column(Integer)
+    #: Returns to investigation (reviewer or committee) / submissions to review, in the month; NULL without any.
+    rework_rate: Mapped[Decimal | None] = mapped_column(Numeric(12, 8), nullable=True)
+    #: Median days application → disbursed of the officer's loans disbursed in the month; NULL without any.
+    turnaround_days: Mapped[Decimal | None] = mapped_column(Numeric(12, 6), nullable=True)
     kpi_score: Mapped[Decimal] = mapped_column(Numeric(6, 2))
     promotion_blocked: Mapped[bool] = mapped_column(Boolean)
+    computed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class CompetencyDimension(TenantBase):
+    """A competency dimension (e.g. credit analysis) with a behavioural anchor for each level 1..5, adopted from the
+    head office's competency model (§5.1 ``CompetencyModel``).
+
+    ``family_code``: the job family it applies to, or NULL for every family. ``anchors``: ``{"1": {"zh", "en"}, ...
+    "5": {...}}``. ``required_levels``: ``{grade_code: level}``, the level a grade expects (its competency profile)."""
+
+    __tablename__ = "competency_dimension"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(40), unique=True)
+    family_code: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    name_zh: Mapped[str] = mapped_column(String(200))
+    name_en: Mapped[str] = mapped_column(String(200))
+    anchors: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    required_levels: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    template_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class EvaluationCompetency(TenantBase):
+    """The level (1..5, by the dimension's anchors) an evaluation gave on one competency dimension."""
+
+    __tablename__ = "evaluation_competency"
+    __table_args__ = (CheckConstraint("level BETWEEN 1 AND 5", name="level"),)
+
+    evaluation_id: Mapped[int] = mapped_column(ForeignKey("evaluation.id", ondelete="CASCADE"), primary_key=True)
+    dimension_id: Mapped[int] = mapped_column(ForeignKey("competency_dimension.id"), primary_key=True)
+    level: Mapped[int] = mapped_column(Integer)
+
+
+class PayBand(TenantBase):
+    """A grade's broadband (§5.3 ``PayBand``): minimum, midpoint, maximum and the monthly base pay of each step."""
+
+    __tablename__ = "pay_band"
+    __table_args__ = (CheckConstraint("minimum <= midpoint AND midpoint <= maximum", name="order"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    grade_id: Mapped[int] = mapped_column(ForeignKey("job_grade.id"), unique=True)
+    currency: Mapped[str] = mapped_column(String(3), default="CNY")
+    minimum: Mapped[Decimal] = mapped_column(Numeric(20, 2))
+    midpoint: Mapped[Decimal] = mapped_column(Numeric(20, 2))
+    maximum: Mapped[Decimal] = mapped_column(Numeric(20, 2))
+    #: Step amounts as decimal strings, step 1 first, each within minimum..maximum and not falling.
+    steps: Mapped[list[str]] = mapped_column(JSONB)
+
+
+class PayPolicy(TenantBase):
+    """The bank's variable-pay parameters (§5.3), versioned like the scorecard: each change is a new row."""
+
+    __tablename__ = "pay_policy"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, unique=True)
+    params: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class OfficerPay(TenantBase):
+    """One officer's pay of a month: base pay from the band step, variable pay = base bonus × KPI score × quality
+    multiplier, the part paid now and the deferred part, the clawback flag, and how each figure was reached."""
+
+    __tablename__ = "officer_pay"
+    __table_args__ = (UniqueConstraint("period", "employee_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    period: Mapped[str] = mapped_column(String(7))
+    employee_id: Mapped[int] = mapped_column(ForeignKey("employee.id"), index=True)
+    policy_version: Mapped[int] = mapped_column(Integer)
+    base_pay: Mapped[Decimal | None] = mapped_column(Numeric(20, 2), nullable=True)
+    base_bonus: Mapped[Decimal] = mapped_column(Numeric(20, 2))
+    kpi_score: Mapped[Decimal] = mapped_column(Numeric(6, 2))
+    quality_multiplier: Mapped[Decimal] = mapped_column(Numeric(8, 4))
+    variable_pay: Mapped[Decimal] = mapped_column(Numeric(20, 2))
+    paid_now: Mapped[Decimal] = mapped_column(Numeric(20, 2))
+    deferred: Mapped[Decimal] = mapped_column(Numeric(20, 2))
+    deferred_until: Mapped[dt.date] = mapped_column(Date)
+    clawback: Mapped[bool] = mapped_column(Boolean)
+    explanation: Mapped[dict[str, Any]] = mapped_column(JSONB)
     computed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -12,7 +12,7 @@ from ..identity.permissions import Permission
 from ..identity.scopes import Scope
 from ..lending.cob.dates import business_date
 from ..web.smorest import Blueprint
-from . import jobs, schemas, scorecards, services
+from . import competencies, jobs, pay, schemas, scorecards, services
 
 blp = Blueprint("talent", __name__, url_prefix="/talent",
                 description="Organisation, teams, dual-track career ladders and evaluations (DOMAIN §5.1).")
@@ -208,3 +208,107 @@ class ScorecardViews(MethodView):
             scorecards.period_bounds(args["period"])
         jobs.recompute_scorecards.send(args["period"])
         return None
+
+
+@blp.route("/competencies")
+class CompetencyViews(MethodView):
+    @blp.auth(Scope.TALENT_READ)
+    @blp.response(200, schemas.CompetencyDimensionSchema(many=True))
+    def get(self):
+        """The bank's competency model: dimensions, behavioural anchors per level, levels each grade expects"""
+        with tenant_session() as session, session.begin():
+            return competencies.competency_model(session)
+
+
+@blp.route("/competencies/adoption")
+class CompetencyAdoptionViews(MethodView):
+    @blp.auth(Scope.TALENT_WRITE)
+    @blp.arguments(schemas.CompetencyAdoptionSchema)
+    @blp.response(200, schemas.TalentChangeSchema)
+    def post(self, args: dict[str, Any]):
+        """Propose adopting the head office's competency model with adjustments; a second person approves"""
+        with tenant_session() as session, session.begin():
+            return competencies.propose_adoption(session, args["overrides"])
+
+
+@blp.route("/pay/bands")
+class PayBandListViews(MethodView):
+    @blp.auth(Scope.TALENT_READ)
+    @blp.response(200, schemas.PayBandSchema(many=True))
+    def get(self):
+        """Pay bands per grade with their steps"""
+        with tenant_session() as session, session.begin():
+            return pay.bands(session)
+
+
+@blp.route("/pay/bands/<string:grade>")
+class PayBandViews(MethodView):
+    @blp.auth(Scope.TALENT_WRITE)
+    @blp.arguments(schemas.PayBandSchema)
+    @blp.response(200, schemas.PayBandSchema)
+    def put(self, args: dict[str, Any], grade: str):
+        """Set a grade's pay band: minimum, midpoint, maximum and the steps (audited)"""
+        with tenant_session() as session, session.begin():
+            band = pay.set_band(session, grade, **args)
+            return pay.band_document(band, grade)
+
+
+@blp.route("/employees/<string:employee_no>/pay-step")
+class PayStepViews(MethodView):
+    @blp.auth(Scope.TALENT_WRITE)
+    @blp.arguments(schemas.PayStepSchema)
+    @blp.response(200, schemas.PayStepSchema)
+    def put(self, args: dict[str, Any], employee_no: str):
+        """Put the employee on another step of their grade's pay band"""
+        with tenant_session() as session, session.begin():
+            return pay.set_pay_step(session, employee_no, args["pay_step"])
+
+
+@blp.route("/pay/policy")
+class PayPolicyViews(MethodView):
+    @blp.auth(Scope.TALENT_READ)
+    @blp.response(200, schemas.PayPolicySchema)
+    def get(self):
+        """The bank's current variable-pay parameters"""
+        with tenant_session() as session, session.begin():
+            authorize(Permission.TALENT_READ)
+            return pay.current_policy(session)
+
+    @blp.auth(Scope.TALENT_WRITE)
+    @blp.arguments(schemas.PayPolicySchema)
+    @blp.response(201, schemas.PayPolicySchema)
+    def post(self, args: dict[str, Any]):
+        """A new version of the variable-pay parameters (older pay keeps its version)"""
+        with tenant_session() as session, session.begin():
+            return pay.set_policy(session, args["params"])
+
+
+@blp.route("/pay")
+class OfficerPayViews(MethodView):
+    @blp.auth(Scope.TALENT_READ)
+    @blp.arguments(schemas.PeriodArgsSchema, location="query")
+    @blp.response(200, schemas.OfficerPaySchema(many=True))
+    def get(self, args: dict[str, Any]):
+        """Loan officers' pay of a month with the explanation of each figure"""
+        with tenant_session() as session, session.begin():
+            return pay.officer_pay(session, args["period"])
+
+    @blp.auth(Scope.TALENT_WRITE)
+    @blp.arguments(schemas.PeriodArgsSchema, location="query")
+    @blp.response(200, schemas.OfficerPaySchema(many=True))
+    def post(self, args: dict[str, Any]):
+        """(Re)compute the month's officer pay from its scorecards"""
+        with tenant_session() as session, session.begin():
+            pay.recompute(session, args["period"])
+            return pay.officer_pay(session, args["period"])
+
+
+@blp.route("/productivity")
+class ProductivityViews(MethodView):
+    @blp.auth(Scope.TALENT_READ)
+    @blp.arguments(schemas.PeriodArgsSchema, location="query")
+    @blp.response(200, schemas.ProductivitySchema)
+    def get(self, args: dict[str, Any]):
+        """Loans per officer and portfolio per officer of a month, by reporting's KPI definitions"""
+        with tenant_session() as session, session.begin():
+            return scorecards.productivity(session, args["period"])

@@ -131,7 +131,11 @@ class EvaluationCreateSchema(ma.Schema):
     employee_no = ma.fields.String(required=True)
     exam_score = ma.fields.Decimal(required=True, as_string=True)
     kpi_score = ma.fields.Decimal(required=True, as_string=True)
-    competency_score = ma.fields.Decimal(required=True, as_string=True)
+    competency_score = ma.fields.Decimal(load_default=None, allow_none=True, as_string=True, metadata={
+        "description": "a bare number; or give competency_levels"})
+    competency_levels = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer(), load_default=None,
+                                       allow_none=True, metadata={
+                                           "description": "competency dimension -> level 1..5 (by its anchors)"})
     decision = ma.fields.String(required=True, validate=validate.OneOf(DECISIONS))
     target_grade = ma.fields.String(load_default=None, allow_none=True)
     reason = ma.fields.String(load_default="", validate=validate.Length(0, 500))
@@ -153,6 +157,7 @@ class EvaluationSchema(ma.Schema):
     reason = ma.fields.String()
     status = ma.fields.String()
     change_request_id = ma.fields.Integer(allow_none=True)
+    competency_levels = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer())
 
 
 class CareerSchema(ma.Schema):
@@ -192,5 +197,79 @@ class ScorecardSchema(ma.Schema):
     overdue_ratio = ma.fields.Decimal(as_string=True)
     npl_ratio = ma.fields.Decimal(as_string=True)
     first_payment_defaults = ma.fields.Integer()
+    rework_rate = ma.fields.Decimal(as_string=True, allow_none=True)
+    turnaround_days = ma.fields.Decimal(as_string=True, allow_none=True)
     kpi_score = ma.fields.Decimal(as_string=True)
     promotion_blocked = ma.fields.Boolean()
+
+
+class CompetencyAdoptionSchema(ma.Schema):
+    overrides = ma.fields.Dict(load_default=dict, metadata={
+        "description": "dimension code -> {anchors: {level: {zh, en}}, required_levels: {grade: level}}"})
+
+
+class CompetencyDimensionSchema(ma.Schema):
+    code = ma.fields.String()
+    family = ma.fields.String(allow_none=True)
+    name_zh = ma.fields.String()
+    name_en = ma.fields.String()
+    anchors = ma.fields.Dict()
+    required_levels = ma.fields.Dict()
+    template_version = ma.fields.Integer(allow_none=True)
+
+
+class PayBandSchema(ma.Schema):
+    grade = ma.fields.String(dump_only=True)
+    currency = ma.fields.String(load_default="CNY", validate=validate.Length(3, 3))
+    minimum = ma.fields.Decimal(required=True, as_string=True)
+    midpoint = ma.fields.Decimal(required=True, as_string=True)
+    maximum = ma.fields.Decimal(required=True, as_string=True)
+    steps = ma.fields.List(ma.fields.Decimal(as_string=True), required=True)
+
+
+class PayPolicySchema(ma.Schema):
+    version = ma.fields.Integer(dump_only=True)
+    params = ma.fields.Dict(required=True, metadata={
+        "description": "base_bonus, base_bonus_by_grade, npl_multiplier, overdue_multiplier, deferral_share, "
+                       "deferral_months, clawback_window_months, clawback_dpd (unnamed ones keep the default)"})
+
+
+class OfficerPaySchema(ma.Schema):
+    employee_no = ma.fields.String()
+    name = ma.fields.String()
+    period = ma.fields.String()
+    policy_version = ma.fields.Integer()
+    base_pay = ma.fields.Decimal(as_string=True, allow_none=True)
+    base_bonus = ma.fields.Decimal(as_string=True)
+    kpi_score = ma.fields.Decimal(as_string=True)
+    quality_multiplier = ma.fields.Decimal(as_string=True)
+    variable_pay = ma.fields.Decimal(as_string=True)
+    paid_now = ma.fields.Decimal(as_string=True)
+    deferred = ma.fields.Decimal(as_string=True)
+    deferred_until = ma.fields.Date()
+    clawback = ma.fields.Boolean()
+    explanation = ma.fields.Dict()
+
+
+class OfficerProductivitySchema(ma.Schema):
+    user_id = ma.fields.Integer()
+    employee_no = ma.fields.String(allow_none=True)
+    name = ma.fields.String(allow_none=True)
+    loans = ma.fields.Integer()
+    active = ma.fields.Boolean()
+    portfolio = ma.fields.Decimal(as_string=True)
+
+
+class ProductivitySchema(ma.Schema):
+    period = ma.fields.String()
+    start = ma.fields.Date()
+    end = ma.fields.Date()
+    loans_per_officer = ma.fields.Decimal(as_string=True, allow_none=True)
+    portfolio_per_officer = ma.fields.Decimal(as_string=True, allow_none=True)
+    officers = ma.fields.Integer()
+    per_officer = ma.fields.List(ma.fields.Nested(OfficerProductivitySchema))
+
+
+class PayStepSchema(ma.Schema):
+    employee_no = ma.fields.String(dump_only=True)
+    pay_step = ma.fields.Integer(required=True, validate=validate.Range(min=1))

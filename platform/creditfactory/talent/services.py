@@ -19,6 +19,7 @@ from ..identity.authorization import authorize
 from ..identity.errors import AccessDenied
 from ..identity.permissions import Permission
 from ..identity.principal import CurrentPrincipal
+from . import competencies
 from .models import (
     DECISIONS, ORG_UNIT_KINDS, TEAM_KINDS, TEAM_SIDES, TRACKS, Employee, EmployeeMove, Evaluation, EvaluationCycle,
     JobFamily, JobGrade, OrgUnit, Team, TeamMember,
@@ -454,9 +455,12 @@ def total_score(weights: dict[str, str], exam: Decimal, kpi: Decimal, competency
 
 
 def propose_evaluation(session: Session, cycle_code: str, employee_no: str, *, exam_score: Any, kpi_score: Any,
-                       competency_score: Any, decision: str, target_grade: str | None = None,
-                       reason: str = "") -> Evaluation:
-    """Record the committee's decision; it changes the grade only once a second person approves the change request."""
+                       competency_score: Any = None, decision: str, target_grade: str | None = None,
+                       reason: str = "", competency_levels: dict[str, Any] | None = None) -> Evaluation:
+    """Record the committee's decision; it changes the grade only once a second person approves the change request.
+
+    ``competency_levels`` (``{dimension: level}``, every dimension of the employee's competency model) replaces a
+    bare ``competency_score``: the score is then computed from the levels and the levels are kept."""
     authorize(Permission.TALENT_MANAGE)
     _person()
     cycle = _cycle(session, cycle_code)
@@ -464,6 +468,12 @@ def propose_evaluation(session: Session, cycle_code: str, employee_no: str, *, e
         raise Conflict(f"evaluation cycle {cycle_code} is closed")
     if decision not in DECISIONS:
         raise TalentError(f"decision must be one of {', '.join(DECISIONS)}")
+    e = _employee(session, employee_no)
+    level_rows: dict[int, int] = {}
+    if competency_levels:
+        competency_score, level_rows = competencies.score_levels(session, e, competency_levels)
+    elif competency_score is None:
+        raise TalentError("give a competency score or a level for each competency")
     scores = []
     for name, value in (("exam_score", exam_score), ("kpi_score", kpi_score), ("competency_score", competency_score)):
         try:
@@ -473,7 +483,6 @@ def propose_evaluation(session: Session, cycle_code: str, employee_no: str, *, e
         if not Decimal(0) <= number <= Decimal(100):
             raise TalentError(f"{name} is between 0 and 100")
         scores.append(number)
-    e = _employee(session, employee_no)
     if e.status != "active":
         raise Conflict(f"employee {employee_no} has left")
     if session.scalars(select(Evaluation.id).where(Evaluation.cycle_id == cycle.id,
@@ -499,6 +508,7 @@ def propose_evaluation(session: Session, cycle_code: str, employee_no: str, *, e
                             reason=reason, status="pending")
     session.add(evaluation)
     session.flush()
+    competencies.store_levels(session, evaluation.id, level_rows)
     request = changes.propose(session, DECIDE_EVALUATION, str(evaluation.id), {"evaluation_id": evaluation.id})
     evaluation.change_request_id = request.id
     session.flush()
@@ -521,6 +531,14 @@ def _apply_decision(session: Session, target: str, payload: dict[str, Any]) -> N
     if e.grade_id != evaluation.from_grade_id:
         raise Conflict(f"{e.employee_no}'s grade changed since the evaluation was proposed")
     cycle = session.get(EvaluationCycle, evaluation.cycle_id)
+    if evaluation.decision == "promote":
+        from .scorecards import latest_blocks_promotion
+
+        # The scorecard may have been recomputed since the proposal: the gate holds at approval too.
+        blocked = latest_blocks_promotion(session, e.id)
+        if blocked is not None:
+            raise Conflict(f"quality gate: {e.employee_no}'s own NPL ratio {blocked.npl_ratio.normalize()} "
+                           f"({blocked.period}) is now above the scorecard's threshold")
     if evaluation.to_grade_id != e.grade_id:
         target_grade = session.get(JobGrade, evaluation.to_grade_id)
         _check_headcount(session, target_grade, leaving=e)
@@ -556,7 +574,8 @@ def evaluation_document(session: Session, ev: Evaluation) -> dict[str, Any]:
             "exam_score": ev.exam_score, "kpi_score": ev.kpi_score, "competency_score": ev.competency_score,
             "total_score": ev.total_score, "decision": ev.decision, "from_grade": codes.get(ev.from_grade_id),
             "to_grade": codes.get(ev.to_grade_id), "effective_date": cycle.effective_date, "reason": ev.reason,
-            "status": ev.status, "change_request_id": ev.change_request_id}
+            "status": ev.status, "change_request_id": ev.change_request_id,
+            "competency_levels": competencies.levels_of(session, ev.id)}
 
 
 def evaluations(session: Session, cycle_code: str) -> list[dict[str, Any]]:
@@ -602,8 +621,24 @@ def career_of(session: Session, employee: Employee, today: dt.date) -> dict[str,
             "certificates": next_grade.standard.get("certificates", []),
             "duties": next_grade.standard.get("duties", []),
             "required_kpis": next_grade.standard.get("required_kpis", {}),
-            "headcount_cap": next_grade.headcount_cap, "holders": held}
+            "headcount_cap": next_grade.headcount_cap, "holders": held,
+            "competencies": _competency_progress(session, employee, next_grade.code)}
     return out
+
+
+def _competency_progress(session: Session, employee: Employee, grade_code: str) -> list[dict[str, Any]]:
+    """The next grade's competency profile beside the levels of the employee's newest evaluation that gave levels."""
+    latest = session.scalars(select(Evaluation.id).where(Evaluation.employee_id == employee.id,
+                                                         Evaluation.status.in_(("pending", "applied")))
+                             .order_by(Evaluation.created_at.desc(), Evaluation.id.desc())).all()
+    mine: dict[str, int] = {}
+    for evaluation_id in latest:
+        mine = competencies.levels_of(session, evaluation_id)
+        if mine:
+            break
+    return [{**item, "mine": mine.get(item["code"]),
+             "met": mine.get(item["code"]) is not None and mine[item["code"]] >= item["level"]}
+            for item in competencies.profile(session, employee, grade_code)]
 
 
 def my_career(session: Session, today: dt.date) -> dict[str, Any]:
