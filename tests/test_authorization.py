@@ -115,6 +115,9 @@ SAMPLES: dict[tuple[str, str], dict[str, Any] | Callable[[Any], dict[str, Any]]]
                                              "allowed": 422},
     ("post", "/api/v1/approval-authority"): {"json": {"role": "approver", "max_amount": "1000", "max_term_months": 12},
                                              "allowed": 422},
+    # Large-report tasks: an id no task has (404 once authorized: the caller's own tasks only).
+    ("get", "/api/v1/reports/tasks/{task_id}"): {"path": {"task_id": 999999999}, "allowed": 404},
+    ("get", "/api/v1/reports/tasks/{task_id}/file"): {"path": {"task_id": 999999999}, "allowed": 404},
     ("post", "/api/v1/calculator/schedule"): {"json": {"method": "equal_installment", "principal": "100000",
                                                        "annual_rate": "0.0612", "months": 12, "start": "2026-01-15"}},
     **{("get", f"/api/v1/loans/{{reference}}{tail}"): MATRIX_LOAN
