@@ -404,6 +404,12 @@ def scopes_of(context: Context) -> tuple[str, ...]:
 CALLERS = ("anonymous", "allowed", "without_scope", "other_tenant", "head_office", "regulator")
 
 
+def _allowed_status(operation: Operation) -> int:
+    """What a caller holding every scope of the operation's context gets with its sample ("allowed", else 200)."""
+    sample = SAMPLES.get((operation.method, operation.path), {})
+    return sample.get("allowed", 200) if isinstance(sample, dict) else 200
+
+
 def call(http, tokens: Tokens, operation: Operation, caller: str, tenant_a, tenant_b) -> tuple[int | None, int]:
     """Call ``operation`` as ``caller``: (expected status, actual status); expected None when the caller
     cannot exist for this operation (a context with a single scope has no token lacking it)."""
@@ -436,10 +442,10 @@ def call(http, tokens: Tokens, operation: Operation, caller: str, tenant_a, tena
         headers = tokens(Context.TENANT, other, scopes_of(Context.TENANT))
     elif caller == "head_office":
         headers = tokens(Context.HEAD_OFFICE, None, scopes_of(Context.HEAD_OFFICE))
-        expected = 200 if context is Context.HEAD_OFFICE else 403
+        expected = _allowed_status(operation) if context is Context.HEAD_OFFICE else 403
     elif caller == "regulator":
         headers = tokens(Context.REGULATOR, None, scopes_of(Context.REGULATOR))
-        expected = 200 if context is Context.REGULATOR else 403
+        expected = _allowed_status(operation) if context is Context.REGULATOR else 403
     if operation.scopes is None:
         expected = 200
     sample = SAMPLES.get((operation.method, operation.path), {})

@@ -13,9 +13,10 @@ from markupsafe import Markup, escape
 
 from .kpis import Reference
 
-WIDTH, HEIGHT = 640, 280
-#: Plot margins: left for the value axis labels, bottom for the dates or bank names.
-LEFT, RIGHT, TOP, BOTTOM = 64, 16, 16, 40
+#: About a phone's width, so the 14px labels (console.css) stay 14px on a phone instead of shrinking.
+WIDTH, HEIGHT = 360, 240
+#: Plot margins: left for the value axis labels, bottom for the dates or ranks.
+LEFT, RIGHT, TOP, BOTTOM = 52, 8, 12, 32
 #: Colour classes cycled over the banks (console.css: .series-0 ... .series-7).
 SERIES = 8
 
@@ -47,26 +48,40 @@ RATIOS = frozenset({"online_approval_share", "auto_decision_rate", "npl_ratio", 
                     "provision_coverage", "loan_provision_ratio", "cold_visit_success_rate"})
 
 
+def _tick(value: Decimal, metric: str) -> str:
+    """An axis label short enough for the margin: 40M, 25k, 1.5%."""
+    if metric in RATIOS:
+        return f"{value * 100:.1f}%"
+    for size, suffix in ((Decimal(1_000_000), "M"), (Decimal(1_000), "k")):
+        if abs(value) >= size:
+            return f"{value / size:.0f}{suffix}"
+    return f"{value:.1f}"
+
+
 def _axis(low: Decimal, high: Decimal, metric: str) -> list[str]:
     parts = []
-    for i in range(5):
+    for i in range(0, 5, 2):
         value = low + (high - low) * i / 4
         y = _y(value, low, high)
         parts.append(f'<line class="grid" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}"/>'
                      f'<text class="tick" x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">'
-                     f'{escape(format_value(value, metric))}</text>')
+                     f'{escape(_tick(value, metric))}</text>')
     return parts
 
 
 def _references(references: Sequence[Reference], low: Decimal, high: Decimal, metric: str,
                 labels: dict[str, str]) -> list[str]:
     parts = []
-    for ref in references:
+    placed: list[float] = []
+    for ref in sorted(references, key=lambda r: r.value, reverse=True):
         y = _y(ref.value, low, high)
         label = labels.get(ref.label, ref.label)
+        # Close lines (0.72% and 1%) would print their labels on top of each other: put the lower one's below.
+        text_y = y + 16 if any(abs(y - 4 - other) < 16 for other in placed) else y - 4
+        placed.append(text_y)
         parts.append(f'<line class="reference" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}"/>'
-                     f'<text class="reference-label" x="{WIDTH - RIGHT - 4}" y="{y - 4:.1f}" text-anchor="end">'
-                     f'{escape(label)} {escape(format_value(ref.value, metric))}</text>')
+                     f'<text class="reference-label" x="{WIDTH - RIGHT - 4}" y="{text_y:.1f}" text-anchor="end">'
+                     f'{escape(label)} {escape(_tick(ref.value, metric))}</text>')
     return parts
 
 
@@ -108,8 +123,8 @@ def trend_chart(title: str, metric: str, series: dict[str, list[tuple[dt.date, D
             else:
                 body.append(f'<polyline class="line series-{i % SERIES}" points="{" ".join(segment)}">'
                             f"<title>{escape(slug)}</title></polyline>")
-    body.append(f'<text class="tick" x="{LEFT}" y="{HEIGHT - 12}">{first.isoformat()}</text>'
-                f'<text class="tick" x="{WIDTH - RIGHT}" y="{HEIGHT - 12}" text-anchor="end">{last.isoformat()}</text>')
+    body.append(f'<text class="tick" x="{LEFT}" y="{HEIGHT - 8}">{first.isoformat()}</text>'
+                f'<text class="tick" x="{WIDTH - RIGHT}" y="{HEIGHT - 8}" text-anchor="end">{last.isoformat()}</text>')
     return _svg(title, body, "trend")
 
 
@@ -127,8 +142,9 @@ def distribution_chart(title: str, metric: str, values: Sequence[tuple[str, Deci
         body.append(f'<rect class="bar series-{i % SERIES}" x="{LEFT + i * slot + slot * 0.15:.1f}" y="{y:.1f}" '
                     f'width="{slot * 0.7:.1f}" height="{max(h, 1):.1f}"><title>{escape(slug)}: '
                     f'{escape(format_value(value, metric))}</title></rect>')
-        if len(known) <= 12:
-            body.append(f'<text class="tick" x="{LEFT + (i + 0.5) * slot:.1f}" y="{HEIGHT - BOTTOM + 14}" '
-                        f'text-anchor="middle">{escape(slug[:10])}</text>')
+        # Ranks, not names, fit under the bars on a phone; the league table beside the chart names them.
+        if slot >= 18:
+            body.append(f'<text class="tick" x="{LEFT + (i + 0.5) * slot:.1f}" y="{HEIGHT - BOTTOM + 18}" '
+                        f'text-anchor="middle">{i + 1}</text>')
     body += _references(references, low, high, metric, labels or {})
     return _svg(title, body, "distribution")
