@@ -240,6 +240,9 @@ def test_provisioning_from_the_form_runs_as_a_job(app, staff, real_broker):
         assert f'id="tenant-{slug}"' in client.get("/head-office/tenants", headers=HTML).get_data(as_text=True)
         with shared_session() as shared:
             assert services.capital_of(shared, slug)["net_capital"] == Decimal("300000000.00")
+        again = post(client, form, form, {"slug": slug, "name_zh": "重复", "name_en": "Again",
+                                          "legal_entity_code": f"LE2-{slug}", "province": "云南"})
+        assert again.status_code == 422 and "already exists" in again.get_data(as_text=True)
         # Another head-office user does not see the task.
         other = logged_in(app, *staff("platform_admin"))
         assert other.get(f"/head-office/tenants/provisioning?id={task_id}", headers=HTML).status_code == 404

@@ -12,6 +12,8 @@ import logging
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy import select
+
 from ..db import SystemContext, shared_session
 from ..jobs import system_actor
 from ..reporting import tasks
@@ -26,11 +28,16 @@ def queue_provisioning(spec: dict[str, Any], net_capital: str | None) -> int:
     current principal and send the job; returns the task id."""
     from ..identity.authorization import authorize
     from ..identity.permissions import Permission
-    from .services import TenantSpec
+    from .models import Tenant
+    from .services import TenantSpec, TenantSpecError
 
     authorize(Permission.TENANT_PROVISION)
-    TenantSpec.from_mapping(dict(spec))
+    declared = TenantSpec.from_mapping(dict(spec))
     with shared_session() as session, session.begin():
+        # Said on the form at once rather than as a failed job (provision checks again under a lock).
+        status = session.scalar(select(Tenant.status).where(Tenant.slug == declared.slug))
+        if status is not None and status not in ("failed", "provisioning"):
+            raise TenantSpecError(declared.slug, {"slug": f"tenant {declared.slug!r} already exists ({status})"})
         task_id = tasks.create(session, "provision", {"spec": spec, "net_capital": net_capital}, steps=STEPS).id
         requested_by = tasks.requester()
     with SystemContext(f"console: provisioning {spec['slug']} for {requested_by} (task {task_id})"):
