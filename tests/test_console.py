@@ -236,7 +236,11 @@ def test_provisioning_from_the_form_runs_as_a_job(app, staff, real_broker):
         task = _wait_for_task(task_id)
         assert task.status == "done", task.message
         page = client.get(f"/head-office/tenants/provisioning?id={task_id}", headers=HTML).get_data(as_text=True)
-        assert 'http-equiv="refresh"' not in page and 'value="3"' in page
+        assert 'http-equiv="refresh"' not in page and 'value="3"' in page and f"{slug} is active." in page
+        client.get("/lang/zh")
+        chinese = client.get(f"/head-office/tenants/provisioning?id={task_id}", headers=HTML).get_data(as_text=True)
+        assert f"{slug} 已开业。" in chinese
+        client.get("/lang/en")
         assert f'id="tenant-{slug}"' in client.get("/head-office/tenants", headers=HTML).get_data(as_text=True)
         with shared_session() as shared:
             assert services.capital_of(shared, slug)["net_capital"] == Decimal("300000000.00")
@@ -305,6 +309,7 @@ def test_large_report_through_the_api_is_a_job_with_a_file(app, tenant_a, snapsh
     assert task.status == "done", task.message
     status = http.get(answer.json["status_url"], headers=headers).json
     assert status["status"] == "done" and status["step"] == 3 and status["file_url"]
+    assert status["message"] == "The file is ready."
     got = http.get(status["file_url"], headers=headers)
     assert got.status_code == 200 and f"{tenant_a.slug}:ratios" in got.data.decode("utf-8-sig")
     assert len(_reads("report.regulatory")) == before + 2

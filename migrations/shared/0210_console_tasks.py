@@ -23,6 +23,7 @@ def upgrade() -> None:
         sa.Column("step", sa.Integer(), nullable=False),
         sa.Column("steps", sa.Integer(), nullable=False),
         sa.Column("message", sa.Text(), nullable=False),
+        sa.Column("message_args", postgresql.JSONB(), nullable=False),
         sa.Column("parameters", postgresql.JSONB(), nullable=False),
         sa.Column("result_key", sa.String(200), nullable=False),
         sa.Column("result_name", sa.String(200), nullable=False),

@@ -82,7 +82,9 @@ class ConsoleTask(SharedBase):
     status: Mapped[str] = mapped_column(String(10), default="queued")
     step: Mapped[int] = mapped_column(Integer, default=0)
     steps: Mapped[int] = mapped_column(Integer, default=1)
+    #: A msgid of the job's step (translated where it is shown) with ``message_args``, or an error's text.
     message: Mapped[str] = mapped_column(Text, default="")
+    message_args: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     parameters: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     #: File-store key and download name of the result (reports), empty until done.
     result_key: Mapped[str] = mapped_column(String(200), default="")

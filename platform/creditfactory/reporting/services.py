@@ -256,20 +256,22 @@ def build_report_file(task_id: int) -> None:
     """The job's work: read the snapshots, render the file, keep it in the file store (idempotent: the store is
     content-addressed and the task row is overwritten)."""
     from ..files.store import file_store
+    from ..portal.nav import N_
     from . import tasks
     from .models import ConsoleTask
 
     with shared_session() as session:
         parameters = dict(session.get(ConsoleTask, task_id).parameters)
-    tasks.advance(task_id, 1, "reading the stored snapshots")
+    tasks.advance(task_id, 1, N_("Reading the stored snapshots."))
     as_of = dt.date.fromisoformat(parameters["as_of"]) if parameters.get("as_of") else None
     with shared_session() as session:
         report = regulatory_report(session, as_of=as_of, tenants=parameters.get("tenants"))
     fmt = parameters["format"]
-    tasks.advance(task_id, 2, f"rendering {len(report['tenants'])} bank(s) as {fmt}")
+    tasks.advance(task_id, 2, N_("Writing %(banks)s bank(s) as %(format)s."),
+                  args={"banks": len(report["tenants"]), "format": fmt.upper()})
     body = render(report, fmt)
     stored = file_store().put(tasks.FILE_PREFIX, body)
-    tasks.advance(task_id, 3, "ready", status="done", result_key=stored.key,
+    tasks.advance(task_id, 3, N_("The file is ready."), status="done", result_key=stored.key,
                   result_name=f"regulatory-report-{report['as_of'] or 'none'}.{fmt}")
 
 

@@ -35,7 +35,8 @@ def requester() -> str:
 def create(session: Session, kind: str, parameters: dict[str, Any], *, steps: int) -> ConsoleTask:
     """A queued task of the current principal (shared session; the caller commits, then sends the job)."""
     principal = CurrentPrincipal.get()
-    task = ConsoleTask(kind=kind, status="queued", step=0, steps=steps, message="", parameters=parameters,
+    task = ConsoleTask(kind=kind, status="queued", step=0, steps=steps, message="", message_args={},
+                       parameters=parameters,
                        result_key="", result_name="", requested_by=requester(), context=principal.context.value)
     session.add(task)
     session.flush()
@@ -59,16 +60,19 @@ def recent(session: Session, kind: str, limit: int = 20) -> list[ConsoleTask]:
                                 .order_by(ConsoleTask.id.desc()).limit(limit)))
 
 
-def advance(task_id: int, step: int, message: str, *, status: str = "running", **values: Any) -> None:
-    """Record progress in its own transaction, so a page polling the task sees it at once (jobs)."""
+def advance(task_id: int, step: int, message: str, *, status: str = "running", args: dict[str, Any] | None = None,
+            **values: Any) -> None:
+    """Record progress in its own transaction, so a page polling the task sees it at once (jobs). ``message`` is
+    a msgid marked with ``N_`` and ``args`` its values, so each page shows it in its reader's language."""
     with shared_session() as session, session.begin():
         task = session.get(ConsoleTask, task_id, with_for_update=True)
-        task.step, task.message, task.status = step, message[:2000], status
+        task.step, task.message, task.message_args, task.status = step, message[:2000], args or {}, status
         for key, value in values.items():
             setattr(task, key, value)
 
 
 def as_dict(task: ConsoleTask) -> dict[str, Any]:
     return {"id": task.id, "kind": task.kind, "status": task.status, "step": task.step, "steps": task.steps,
-            "message": task.message, "parameters": task.parameters, "ready": bool(task.result_key),
+            "message": task.message % task.message_args if task.message_args else task.message,
+            "message_id": task.message, "message_args": task.message_args, "parameters": task.parameters, "ready": bool(task.result_key),
             "created_at": task.created_at}

@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from ..db import SystemContext, shared_session
 from ..jobs import system_actor
+from ..portal.nav import N_
 from ..reporting import tasks
 
 log = logging.getLogger(__name__)
@@ -54,15 +55,15 @@ def run_provisioning(task_id: int) -> None:
     with shared_session() as session:
         parameters = dict(session.get(ConsoleTask, task_id).parameters)
     spec = TenantSpec.from_mapping(dict(parameters["spec"]))
-    tasks.advance(task_id, 0, f"building the schema of {spec.slug}")
+    tasks.advance(task_id, 0, N_("Building the schema of %(bank)s."), args={"bank": spec.slug})
     ref = provision(spec)
-    tasks.advance(task_id, 1, "recording the net capital")
+    tasks.advance(task_id, 1, N_("Recording the net capital."))
     if parameters.get("net_capital"):
         with shared_session() as session, session.begin():
             set_capital(session, spec.slug, net_capital=Decimal(parameters["net_capital"]))
-    tasks.advance(task_id, 2, "computing the first KPI snapshots")
+    tasks.advance(task_id, 2, N_("Computing the first KPI snapshots."))
     refresh_tenant(ref)
-    tasks.advance(task_id, 3, f"{spec.slug} is active", status="done")
+    tasks.advance(task_id, 3, N_("%(bank)s is active."), args={"bank": spec.slug}, status="done")
 
 
 @system_actor(time_limit=1800 * 1000, max_retries=0)
