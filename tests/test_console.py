@@ -25,7 +25,7 @@ from creditfactory.db import SystemContext, shared_session
 from creditfactory.identity import totp
 from creditfactory.identity.models import User
 from creditfactory.identity.permissions import Context
-from creditfactory.jobs import make_broker, system_actor, use_broker
+from creditfactory.jobs import make_broker, system_actor
 from creditfactory.reporting import jobs as reporting_jobs, services
 from creditfactory.reporting.charts import distribution_chart, trend_chart
 from creditfactory.reporting.kpis import REFERENCES
@@ -332,3 +332,19 @@ def test_large_report_from_the_page_shows_progress_then_the_file(app, staff, ten
     got = post(client, started.headers["Location"], "/regulator/reports/tasks/file", {"id": str(task_id)})
     assert got.status_code == 200 and "attachment" in got.headers["Content-Disposition"]
     assert load_workbook(io.BytesIO(got.data)).active is not None
+
+
+def test_a_pasted_declaration_is_checked_before_anything_is_queued(app, staff):
+    client = logged_in(app, *staff("platform_admin"))
+    form = "/head-office/tenants/new"
+    with shared_session() as shared:
+        tasks_before = shared.scalar(select(text("count(*)")).select_from(ConsoleTask))
+    not_yaml = post(client, form, form, {"spec": "slug: [unclosed"})
+    assert not_yaml.status_code == 422 and "not YAML" in not_yaml.get_data(as_text=True)
+    bad = post(client, form, form, {"spec": "slug: ok_slug\nname_zh: 银行\ncolour: blue\n"})
+    body = bad.get_data(as_text=True)
+    assert bad.status_code == 422 and "colour" in body and "unknown field" in body
+    missing = post(client, form, form, {"spec": "slug: ok_slug\nname_zh: 银行\n"})
+    assert missing.status_code == 422 and "legal_entity_code" in missing.get_data(as_text=True)
+    with shared_session() as shared:
+        assert shared.scalar(select(text("count(*)")).select_from(ConsoleTask)) == tasks_before

@@ -12,7 +12,7 @@ import uuid
 import pyotp
 import pytest
 from openpyxl import load_workbook
-from sqlalchemy import delete, select, text
+from sqlalchemy import delete, text
 
 from creditfactory.db import SystemContext, engine_for, shared_session
 from creditfactory.identity import services as identity_services, totp

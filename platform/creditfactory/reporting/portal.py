@@ -16,6 +16,7 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, redirect, render_template, request, url_for
 from flask_babel import gettext
+from sqlalchemy import text
 
 from ..db import shared_session
 from ..errors import DomainError, NotFound
@@ -177,8 +178,6 @@ def _report_arguments(source) -> tuple[dt.date | None, list[str] | None]:
 
 
 def _banks(session) -> list[str]:
-    from sqlalchemy import text
-
     return list(session.execute(text("SELECT slug FROM cf_shared.tenant WHERE status IN ('active', 'suspended') "
                                       "ORDER BY slug")).scalars())
 

@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 from flask import Blueprint, Flask, Response, redirect, render_template, request, url_for
 from flask_babel import gettext
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from ..db import engine_for, shared_session
 from ..errors import NotFound
@@ -74,7 +74,7 @@ def _health(tenant, revision: str | None, last_error: str, last_cob: dt.datetime
 def tenant_rows() -> list[dict[str, Any]]:
     with shared_session() as session:
         tenants = services.list_tenants(session)
-        migrations = {m.tenant_id: m for m in session.query(TenantMigration)}
+        migrations = {m.tenant_id: m for m in session.scalars(select(TenantMigration))}
         for tenant in tenants:
             session.expunge(tenant)
     books = _books(tenants)
