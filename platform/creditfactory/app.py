@@ -23,6 +23,8 @@ from .lending.investigation import portal as investigation_portal, routes as inv
 from .lending.loans import routes as loan_routes
 from .lending.collections import routes as collection_routes
 from .reporting import routes as reporting_routes
+from .tenancy import portal as tenant_console
+from .reporting import portal as console_portal
 from .lending.contracts import portal as contract_portal, routes as contract_routes
 from .lending.disbursement import routes as disbursement_routes
 from .talent.risk360 import portal as risk360_portal, routes as risk360_routes
@@ -75,6 +77,8 @@ def create_app(settings: settings_module.Settings | None = None, *, testing: boo
     oauth_server.init_app(app)
     identity_portal.init_app(app)
     risk360_portal.init_app(app)
+    tenant_console.init_app(app)
+    console_portal.init_app(app)
     limits.init_app(app, settings)  # must follow the login and OAuth2 views it limits by endpoint name
     api = Api(app)
     api.register_blueprint(tenancy_routes.blp)

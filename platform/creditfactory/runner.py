@@ -67,6 +67,44 @@ def _demo_staff(slugs: list[str]) -> None:
     click.echo(f"demo staff: {len(created)} created, {len(made) - len(created)} already there")
 
 
+#: Synthetic loans per demo bank: enough for the console's league tables and charts, small enough that start-up
+#: stays short (``creditfactory demo seed`` makes bigger books).
+DEMO_LOANS_PER_BANK = 400
+
+
+def _demo_books(slugs: list[str]) -> None:
+    """Each demo bank's synthetic loan book (``reporting/synthetic.py``), before any other demo customer exists
+    (the generator numbers its customers from the lowest id); a bank with loans is left alone."""
+    from .db import SystemContext
+    from .reporting.synthetic import seed_tenant
+    from .tenancy.registry import directory
+
+    with SystemContext("up --demo: synthetic loan books"):
+        for i, slug in enumerate(slugs):
+            try:
+                made = seed_tenant(directory.get(slug), loans=DEMO_LOANS_PER_BANK, officers=6 + 5 * i,
+                                   seed=(42 + i) / 1000)
+            except Exception as exc:  # noqa: BLE001 - one bank's demo data must not keep the platform from starting
+                click.echo(f"demo loan book for {slug}: failed: {exc}", err=True)
+                continue
+            click.echo(f"demo loan book for {slug}: {f'{DEMO_LOANS_PER_BANK} synthetic loans' if made else 'already there'}")
+
+
+def _demo_snapshots(slugs: list[str]) -> None:
+    """KPI and regulator snapshots of the demo banks, so the console shows figures at once (idempotent)."""
+    from .db import SystemContext
+    from .reporting.services import refresh_tenant
+    from .tenancy.registry import directory
+
+    with SystemContext("up --demo: KPI snapshots"):
+        for slug in slugs:
+            try:
+                refresh_tenant(directory.get(slug))
+            except Exception as exc:  # noqa: BLE001 - as above
+                click.echo(f"demo snapshots for {slug}: failed: {exc}", err=True)
+    click.echo(f"demo snapshots: {len(slugs)} bank(s)")
+
+
 def _demo_data(slugs: list[str]) -> None:
     """Each demo bank's customers and applications in every state (``lending/origination/demo.py``) and its
     organisation, ladder and scorecards (``talent/demo.py``) and 360 risk profiles (``talent/risk360/demo.py``);
@@ -111,8 +149,11 @@ def run_platform(settings: Settings, *, demo: bool, host: str, port: int, web_wo
     with shared_session() as session:
         active = [t.slug for t in list_tenants(session) if t.status == "active"]
     if demo:
-        _demo_staff([slug for slug in demo_slugs if slug in active])
-        _demo_data([slug for slug in demo_slugs if slug in active])
+        serving = [slug for slug in demo_slugs if slug in active]
+        _demo_staff(serving)
+        _demo_books(serving)
+        _demo_data(serving)
+        _demo_snapshots(serving)
     children = _children(settings, host, port, web_workers)
     base = f"http://{host}:{port}"
     click.echo("\nCredit Factory is running:")

@@ -73,6 +73,9 @@ class Settings:
     tenant_cache_ttl: float = 2.0
     #: Days an offboarded tenant's schema is kept (after its export) before it is dropped.
     offboard_retention_days: int = 90
+    #: Regulator reports naming at least this many banks (or all of them, when there are this many) are built
+    #: by a job with a progress page instead of in the request; 0: always by a job.
+    report_async_min_tenants: int = 10
     default_timezone: str = "Asia/Shanghai"
     default_locale: str = "zh_Hans_CN"
     default_currency: str = "CNY"
@@ -252,6 +255,8 @@ def validate(settings: Settings) -> Settings:
         raise bad("tenant_cache_ttl", "must not be negative")
     if settings.offboard_retention_days < 0:
         raise bad("offboard_retention_days", "must not be negative")
+    if settings.report_async_min_tenants < 0:
+        raise bad("report_async_min_tenants", "must not be negative")
     if settings.pool_size < 1 or settings.max_overflow < 0:
         raise bad("pool_size", "pool_size must be >= 1 and max_overflow >= 0")
     if not 0 <= settings.trusted_proxies <= MAX_TRUSTED_PROXIES:

@@ -16,6 +16,7 @@ ACTOR_MODULES = (
     "creditfactory.lending.cob.jobs",
     "creditfactory.lending.collections.jobs",
     "creditfactory.reporting.jobs",
+    "creditfactory.tenancy.console",
     "creditfactory.talent.jobs",
     "creditfactory.decisions.simulation",
     "creditfactory.talent.risk360.jobs",

@@ -105,9 +105,7 @@ def seed(tenants: int, per_tenant: int, seed: int) -> None:
     Uses the active tenants in slug order, provisioning demoNN tenants when there are fewer than --tenants.
     A tenant that already has loans is left alone (say so, change nothing)."""
     from ..cli import boot, domain_errors
-    from ..db import SystemContext, tenant_session
-    from ..lending.cob import synthetic as base
-    from ..lending.cob.dates import business_date
+    from ..db import SystemContext
     from ..tenancy import services as tenancy
     from ..tenancy.registry import directory
     from . import services, synthetic
@@ -125,15 +123,11 @@ def seed(tenants: int, per_tenant: int, seed: int) -> None:
                 slugs.append(slug)
             for i, slug in enumerate(slugs):
                 ref = directory.get(slug)
-                with tenant_session(ref) as session, session.begin():
-                    if session.execute(text("SELECT EXISTS (SELECT 1 FROM loan_account)")).scalar():
-                        click.echo(f"{slug}: has loans already, left alone")
-                        continue
-                    day = business_date(session)
-                    base.build(session, loans=per_tenant, business_date=day)
-                    # Officer pools of varied size: the benchmark's league tables need different productivity.
-                    synthetic.enrich(session, business_date=day, officers=5 + (seed + 7 * i) % 25,
-                                     seed=((seed + i) % 1000) / 1000)
+                # Officer pools of varied size: the benchmark's league tables need different productivity.
+                if not synthetic.seed_tenant(ref, loans=per_tenant, officers=5 + (seed + 7 * i) % 25,
+                                             seed=((seed + i) % 1000) / 1000):
+                    click.echo(f"{slug}: has loans already, left alone")
+                    continue
                 services.refresh_tenant(ref)
                 click.echo(f"{slug}: {per_tenant:,} synthetic loans, snapshots taken")
 

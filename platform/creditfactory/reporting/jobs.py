@@ -6,9 +6,10 @@ import datetime as dt
 import logging
 
 from ..db import CurrentTenant, SystemContext
-from ..jobs import tenant_actor
+from ..errors import DomainError
+from ..jobs import system_actor, tenant_actor
 from ..jobs.schedule import Periodic, register_periodic
-from . import services
+from . import services, tasks
 
 log = logging.getLogger(__name__)
 
@@ -24,3 +25,13 @@ def refresh_kpi_snapshots(as_of: str | None = None) -> None:
 
 # After the nightly COB (23:30 local) has had time to close the day; a late COB only delays the figures by a day.
 register_periodic(Periodic("kpi-snapshots", refresh_kpi_snapshots, daily_at=dt.time(5, 30)))
+
+
+@system_actor(time_limit=3600 * 1000, max_retries=3, throws=(DomainError,))
+def generate_regulatory_report(task_id: int) -> None:
+    """Build a large regulator report's file for its task (reporting.tasks); a failure is shown on the task."""
+    try:
+        services.build_report_file(task_id)
+    except Exception as exc:
+        tasks.advance(task_id, 0, f"{type(exc).__name__}: {exc}".splitlines()[0], status="failed")
+        raise

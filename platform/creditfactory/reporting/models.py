@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from sqlalchemy import CheckConstraint, Date, DateTime, ForeignKey, Integer, Numeric, String, UniqueConstraint, func
+from sqlalchemy import CheckConstraint, Date, DateTime, ForeignKey, Integer, Numeric, String, Text, UniqueConstraint, func
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 from typing import Any
@@ -67,3 +67,31 @@ class RegulatorySnapshot(SharedBase):
     as_of: Mapped[dt.date] = mapped_column(Date, primary_key=True)
     document: Mapped[dict[str, Any]] = mapped_column(JSONB)
     computed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class ConsoleTask(SharedBase):
+    """Long work started from the head-office console or the regulator portal (provisioning a bank, a large
+    report): its progress, shown by a page that polls it, and where its result file is kept."""
+
+    __tablename__ = "console_task"
+    __table_args__ = (CheckConstraint("status IN ('queued', 'running', 'done', 'failed')", name="status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    #: ``provision`` or ``regulatory_report``.
+    kind: Mapped[str] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(10), default="queued")
+    step: Mapped[int] = mapped_column(Integer, default=0)
+    steps: Mapped[int] = mapped_column(Integer, default=1)
+    #: A msgid of the job's step (translated where it is shown) with ``message_args``, or an error's text.
+    message: Mapped[str] = mapped_column(Text, default="")
+    message_args: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    parameters: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    #: File-store key and download name of the result (reports), empty until done.
+    result_key: Mapped[str] = mapped_column(String(200), default="")
+    result_name: Mapped[str] = mapped_column(String(200), default="")
+    requested_by: Mapped[str] = mapped_column(String(200), default="")
+    #: The context (head office, regulator) whose permission reads the task.
+    context: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(),
+                                                    onupdate=func.now())

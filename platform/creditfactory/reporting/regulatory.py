@@ -175,26 +175,33 @@ def consolidate(documents: dict[str, dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def flatten(value: Any) -> list[tuple[str, str, str]]:
+    """One section's figures as (item, measure, value) rows: nested keys joined with dots, list entries numbered."""
+    out: list[tuple[str, str, str]] = []
+
+    def walk(item: str, inner: Any) -> None:
+        if isinstance(inner, dict):
+            for key, deeper in inner.items():
+                walk(f"{item}.{key}" if item else str(key), deeper)
+        elif isinstance(inner, list):
+            for i, deeper in enumerate(inner, 1):
+                walk(f"{item}.{i}", deeper)
+        else:
+            head, _, measure = item.rpartition(".")
+            out.append((head, measure, "" if inner is None else str(inner)))
+
+    walk("", value)
+    return out
+
+
 def rows(report: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     """The report flattened to (section, item, measure, value) rows: the CSV and XLSX layout."""
     out: list[tuple[str, str, str, str]] = []
-
-    def walk(section: str, item: str, value: Any) -> None:
-        if isinstance(value, dict):
-            for key, inner in value.items():
-                walk(section, f"{item}.{key}" if item else str(key), inner)
-        elif isinstance(value, list):
-            for i, inner in enumerate(value, 1):
-                walk(section, f"{item}.{i}", inner)
-        else:
-            head, _, measure = item.rpartition(".")
-            out.append((section, head, measure, "" if value is None else str(value)))
-
     for tenant, document in report["tenants"].items():
         for section in SECTIONS:
-            walk(f"{tenant}:{section}", "", document[section])
+            out += [(f"{tenant}:{section}", *row) for row in flatten(document[section])]
     for section in SECTIONS:
-        walk(f"consolidated:{section}", "", report["consolidated"][section])
+        out += [(f"consolidated:{section}", *row) for row in flatten(report["consolidated"][section])]
     return out
 
 

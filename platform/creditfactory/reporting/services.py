@@ -208,3 +208,113 @@ def benchmark(session: Session, *, period_kind: str = "month") -> dict[str, Any]
         "references": {m: [{"label": r.label, "value": r.value} for r in refs] for m, refs in kpis.REFERENCES.items()},
         "tenants": [{"tenant": slug, "values": values} for slug, values in sorted(figures.items())],
     }
+
+
+# --- large reports: built by a job, with progress (reporting.tasks) --------------------------------------------
+
+def report_is_large(session: Session, tenants: list[str] | None) -> bool:
+    """Whether a report over ``tenants`` (None: every bank) goes to a job: the number of banks it names
+    reaches ``report_async_min_tenants``."""
+    from .. import settings as settings_module
+
+    threshold = settings_module.get().report_async_min_tenants
+    if tenants:
+        return len(set(tenants)) >= threshold
+    count = session.execute(text("SELECT count(*) FROM cf_shared.tenant WHERE status IN ('active', 'suspended')"))
+    return count.scalar() >= threshold
+
+
+def request_regulatory_report(*, as_of: dt.date | None = None, tenants: list[str] | None = None,
+                              fmt: str = "json") -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """The regulator report now ``(report, None)``, or for a large request a queued task ``(None, task)`` whose
+    job builds the file. Either way the read is authorized and recorded here, before anything is handed out;
+    fetching the finished file (``report_task_file``) is recorded again."""
+    from ..audit.reads import record_cross_tenant_read
+    from ..db import SystemContext
+    from . import jobs, tasks
+
+    authorize(Permission.REPORT_REGULATORY_READ)
+    with shared_session() as session, session.begin():
+        if not report_is_large(session, tenants):
+            return pull_regulatory_report(session, as_of=as_of, tenants=tenants, fmt=fmt), None
+        # Unknown banks are refused now, not after a wait (and nothing is queued).
+        known = regulatory_report(session, as_of=as_of, tenants=tenants)
+        banks = list(known["tenants"]) + known["missing"]
+        record_cross_tenant_read("report.regulatory", banks, {"as_of": known["as_of"], "format": fmt,
+                                                              "requested_tenants": tenants or "all",
+                                                              "asynchronous": True})
+        task = tasks.create(session, "regulatory_report", {"as_of": as_of and as_of.isoformat(),
+                                                           "tenants": tenants, "format": fmt,
+                                                           "banks": banks}, steps=3)
+        summary = tasks.as_dict(task)
+    with SystemContext(f"regulatory report task {summary['id']} for {summary['parameters']}"):
+        jobs.generate_regulatory_report.send(summary["id"])
+    return None, summary
+
+
+def build_report_file(task_id: int) -> None:
+    """The job's work: read the snapshots, render the file, keep it in the file store (idempotent: the store is
+    content-addressed and the task row is overwritten)."""
+    from ..files.store import file_store
+    from ..portal.nav import N_
+    from . import tasks
+    from .models import ConsoleTask
+
+    with shared_session() as session:
+        parameters = dict(session.get(ConsoleTask, task_id).parameters)
+    tasks.advance(task_id, 1, N_("Reading the stored snapshots."))
+    as_of = dt.date.fromisoformat(parameters["as_of"]) if parameters.get("as_of") else None
+    with shared_session() as session:
+        report = regulatory_report(session, as_of=as_of, tenants=parameters.get("tenants"))
+    fmt = parameters["format"]
+    tasks.advance(task_id, 2, N_("Writing %(banks)s bank(s) as %(format)s."),
+                  args={"banks": len(report["tenants"]), "format": fmt.upper()})
+    body = render(report, fmt)
+    stored = file_store().put(tasks.FILE_PREFIX, body)
+    tasks.advance(task_id, 3, N_("The file is ready."), status="done", result_key=stored.key,
+                  result_name=f"regulatory-report-{report['as_of'] or 'none'}.{fmt}")
+
+
+def render(report: dict[str, Any], fmt: str) -> bytes:
+    if fmt == "csv":
+        return regulatory.to_csv(report)
+    if fmt == "xlsx":
+        return regulatory.to_xlsx(report)
+    return json.dumps(report, default=str, ensure_ascii=False).encode()
+
+
+def report_task_file(session: Session, task_id: int) -> tuple[bytes, str, str]:
+    """The finished file of the current principal's report task: (bytes, download name, format); the handing out
+    is recorded like any pull."""
+    from ..audit.reads import record_cross_tenant_read
+    from ..errors import Conflict
+    from ..files.store import file_store
+    from . import tasks
+
+    task = tasks.get(session, task_id, "regulatory_report")
+    if task.status != "done":
+        raise Conflict(f"report task {task_id} is {task.status}; its file is not ready")
+    record_cross_tenant_read("report.regulatory", task.parameters["banks"],
+                             {"as_of": task.parameters.get("as_of"), "format": task.parameters["format"],
+                              "task": task_id})
+    return file_store().get(task.result_key), task.result_name, task.parameters["format"]
+
+
+def benchmark_trends(session: Session, *, metric: str | None = None, tenant: str | None = None,
+                     period_kind: str = "day") -> dict[str, dict[str, list[tuple[dt.date, Decimal | None]]]]:
+    """Stored snapshots as series, {slug: {metric: [(period start, value), ...]}}, for the console's trend charts
+    (head office; audited read)."""
+    from ..audit.reads import record_cross_tenant_read
+
+    authorize(Permission.BENCHMARK_READ)
+    if period_kind not in ("day", "month"):
+        raise DomainError("period must be day or month")
+    if metric is not None and metric not in kpis.METRICS:
+        raise NotFound(f"no KPI {metric}")
+    out: dict[str, dict[str, list[tuple[dt.date, Decimal | None]]]] = {}
+    for row in snapshots(session, metric=metric, period_kind=period_kind,
+                         tenants=[tenant] if tenant is not None else None):
+        out.setdefault(row.tenant_slug, {}).setdefault(row.metric, []).append((row.period_start, row.value))
+    record_cross_tenant_read("kpi.benchmark", list(out) or ([tenant] if tenant else []),
+                             {"period": period_kind, "metric": metric or "all", "trend": True})
+    return out

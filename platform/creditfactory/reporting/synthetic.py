@@ -94,3 +94,20 @@ def enrich(session: Session, *, business_date: dt.date, officers: int = 20, seed
     params = {"d0": business_date, "officers": officers, "seed": seed}
     for statement in _STATEMENTS:
         session.execute(text(statement), params)
+
+
+def seed_tenant(tenant, *, loans: int, officers: int = 20, seed: float = 0.42) -> bool:
+    """Give ``tenant`` a synthetic book of ``loans`` loans (``lending.cob.synthetic.build``, then ``enrich``) in one
+    transaction; False, changing nothing, when it has loans already (so repeating it is harmless)."""
+    from ..db import tenant_session
+    from ..lending.cob import synthetic as base
+    from ..lending.cob.dates import business_date
+
+    with tenant_session(tenant) as session, session.begin():
+        if session.execute(text("SELECT EXISTS (SELECT 1 FROM loan_account)")).scalar():
+            return False
+        day = business_date(session)
+        # The base generator numbers its customers from the lowest customer id: build before any other customer.
+        base.build(session, loans=loans, business_date=day)
+        enrich(session, business_date=day, officers=officers, seed=seed)
+    return True
