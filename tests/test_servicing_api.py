@@ -72,3 +72,24 @@ def test_read_scope_cannot_post(client, bank):
     response = client.post(f"/t/{bank.slug}/api/v1/loans/API-1/repayments", json={"amount": "1.00"},
                            headers={**read, "Idempotency-Key": "nope"})
     assert response.status_code == 403
+
+
+def test_listings_are_paged_and_name_an_unknown_loan(client, bank):
+    from creditfactory.lending.cob import services as cob
+
+    for _ in range(3):
+        cob.close_day(bank)
+    read = token(client, bank, "loans:read")
+    base = f"/t/{bank.slug}/api/v1/loans/API-1"
+    newest = client.get(f"{base}/postings?limit=2", headers=read).get_json()
+    older = client.get(f"{base}/postings?limit=2&before_entry={newest[-1]['entry_id']}", headers=read).get_json()
+    assert len(newest) == 2 and older and older[0]["entry_id"] < newest[-1]["entry_id"]
+    assert client.get(f"{base}/postings?before_entry=1", headers=read).get_json() == []
+    transactions = client.get(f"{base}/transactions?limit=1", headers=read).get_json()
+    assert len(transactions) == 1
+    assert client.get(f"{base}/transactions?before_id={transactions[0]['id']}",
+                      headers=read).get_json()[-1]["kind"] == "disbursement"
+    assert [r["seq"] for r in client.get(f"{base}/schedule?version=1", headers=read).get_json()] == [1, 2, 3]
+    assert client.get(f"{base}/schedule?version=2", headers=read).get_json() == []
+    for tail in ("/schedule", "/transactions", "/postings", "/classification"):
+        assert client.get(f"/t/{bank.slug}/api/v1/loans/NO-SUCH{tail}", headers=read).status_code == 404

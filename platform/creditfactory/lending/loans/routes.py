@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import request
 from flask.views import MethodView
-from sqlalchemy import select, text
+from sqlalchemy import bindparam, select, text
 
 from ...db import tenant_session
 from ...errors import NotFound
@@ -56,24 +56,46 @@ class LoanViews(MethodView):
         return _read(lambda s: _loan(s, reference))
 
 
+def _rows_of_loan(session, reference: str, query) -> list[dict[str, Any]]:
+    """Rows of a listing that finds the loan by its reference in a subquery: one round trip. Only when nothing
+    comes back is the loan looked up, to tell an unknown loan (404) from an empty page."""
+    rows = [dict(r) for r in session.execute(query).mappings()]
+    if not rows:
+        _loan(session, reference)
+    return rows
+
+
+_OF_LOAN = select(LoanAccount.id).where(LoanAccount.reference == bindparam("reference")).scalar_subquery()
+
+
 @blp.route("/<string:reference>/schedule")
 class ScheduleViews(MethodView):
     @blp.auth(Scope.LOANS_READ)
+    @blp.arguments(schemas.ScheduleQuerySchema, location="query")
     @blp.response(200, schemas.InstallmentSchema(many=True))
-    def get(self, reference: str) -> list[Installment]:
-        """Every schedule version's instalments (restructuring keeps the old versions)"""
-        return _read(lambda s: s.scalars(select(Installment).where(Installment.loan_id == _loan(s, reference).id)
-                                         .order_by(Installment.version, Installment.seq)).all())
+    def get(self, args: dict[str, Any], reference: str) -> list[dict[str, Any]]:
+        """Every schedule version's instalments (restructuring keeps the old versions), or ``version``'s"""
+        columns = [getattr(Installment, name) for name in schemas.InstallmentSchema().fields]
+        query = select(*columns).where(Installment.loan_id == _OF_LOAN)
+        if args["version"] is not None:
+            query = query.where(Installment.version == args["version"])
+        query = query.order_by(Installment.version, Installment.seq).params(reference=reference)
+        return _read(lambda s: _rows_of_loan(s, reference, query))
 
 
 @blp.route("/<string:reference>/transactions")
 class TransactionViews(MethodView):
     @blp.auth(Scope.LOANS_READ)
+    @blp.arguments(schemas.TransactionQuerySchema, location="query")
     @blp.response(200, schemas.TransactionSchema(many=True))
-    def get(self, reference: str) -> list[LoanTransaction]:
-        """Disbursements, repayments, waivers and reversals, newest first"""
-        return _read(lambda s: s.scalars(select(LoanTransaction).where(
-            LoanTransaction.loan_id == _loan(s, reference).id).order_by(LoanTransaction.id.desc())).all())
+    def get(self, args: dict[str, Any], reference: str) -> list[dict[str, Any]]:
+        """Disbursements, repayments, waivers and reversals, newest first, ``limit`` at a time (keyset: ``before_id``)"""
+        columns = [getattr(LoanTransaction, name) for name in schemas.TransactionSchema().fields]
+        query = select(*columns).where(LoanTransaction.loan_id == _OF_LOAN)
+        if args["before_id"] is not None:
+            query = query.where(LoanTransaction.id < args["before_id"])
+        query = query.order_by(LoanTransaction.id.desc()).limit(args["limit"]).params(reference=reference)
+        return _read(lambda s: _rows_of_loan(s, reference, query))
 
 
 @blp.route("/<string:reference>/postings")
@@ -83,16 +105,16 @@ class PostingViews(MethodView):
     @blp.response(200, schemas.PostingSchema(many=True))
     def get(self, args: dict[str, Any], reference: str) -> list[dict[str, Any]]:
         """The loan's ledger lines (daily accrual included), newest first, ``limit`` at a time"""
-        def query(s):
-            loan = _loan(s, reference)
-            rows = s.execute(text("""
-                SELECT l.entry_id, e.business_date, e.kind, l.account_code, l.debit, l.credit
-                FROM journal_line l JOIN journal_entry e ON e.id = l.entry_id
-                WHERE l.loan_id = :loan AND (CAST(:before AS bigint) IS NULL OR l.entry_id < :before)
-                ORDER BY l.entry_id DESC, l.id DESC LIMIT :limit"""),
-                {"loan": loan.id, "before": args["before_entry"], "limit": args["limit"]}).mappings().all()
-            return [dict(r) for r in rows]
-        return _read(query)
+        # Two spellings rather than "(:before IS NULL OR entry_id < :before)", which the planner cannot turn
+        # into an index range: each walks ix_journal_line_loan_entry backwards and stops after ``limit`` lines.
+        keyset = "AND l.entry_id < :before" if args["before_entry"] is not None else ""
+        query = text(f"""
+            SELECT l.entry_id, e.business_date, e.kind, l.account_code, l.debit, l.credit
+            FROM journal_line l JOIN journal_entry e ON e.id = l.entry_id
+            WHERE l.loan_id = (SELECT id FROM loan_account WHERE reference = :reference) {keyset}
+            ORDER BY l.entry_id DESC, l.id DESC LIMIT :limit""").bindparams(
+            reference=reference, limit=args["limit"], **({"before": args["before_entry"]} if keyset else {}))
+        return _read(lambda s: _rows_of_loan(s, reference, query))
 
 
 @blp.route("/<string:reference>/classification")
@@ -101,8 +123,13 @@ class ClassificationViews(MethodView):
     @blp.response(200, schemas.ClassificationEventSchema(many=True))
     def get(self, reference: str) -> list[ClassificationEvent]:
         """Classification history: proposals, confirmations, rejections, upgrade requests"""
-        return _read(lambda s: s.scalars(select(ClassificationEvent).where(
-            ClassificationEvent.loan_id == _loan(s, reference).id).order_by(ClassificationEvent.id.desc())).all())
+        def query(s):
+            events = s.scalars(select(ClassificationEvent).where(ClassificationEvent.loan_id == _OF_LOAN)
+                               .order_by(ClassificationEvent.id.desc()).params(reference=reference)).all()
+            if not events:
+                _loan(s, reference)
+            return events
+        return _read(query)
 
 
 @blp.route("/<string:reference>/payoff-quote")
