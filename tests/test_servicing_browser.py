@@ -49,7 +49,8 @@ def loan_with_history(bank, days: int) -> str:
 
 def repayments(bank, reference) -> list[Decimal]:
     with tenant_session(bank) as db, db.begin():
-        return list(db.scalars(select(LoanTransaction.amount).join(LoanAccount, LoanAccount.id == LoanTransaction.loan_id)
+        return list(db.scalars(select(LoanTransaction.amount)
+                               .join(LoanAccount, LoanAccount.id == LoanTransaction.loan_id)
                                .where(LoanAccount.reference == reference, LoanTransaction.kind == "repayment")
                                .order_by(LoanTransaction.id)))
 

@@ -54,6 +54,12 @@ UNION ALL
 SELECT e.id, '5011', CAST(NULL AS integer), 0, d.amount FROM entries e JOIN days d ON d.day = e.business_date
 """
 
+#: The first page of a loan's postings, as GET /loans/{reference}/postings reads it (for EXPLAIN ANALYZE).
+_POSTINGS_PAGE = """
+SELECT l.entry_id, e.business_date, e.kind, l.account_code, l.debit, l.credit
+FROM journal_line l JOIN journal_entry e ON e.id = l.entry_id
+WHERE l.loan_id = :loan ORDER BY l.entry_id DESC, l.id DESC LIMIT 50"""
+
 
 @register("loan-read", "One loan with 10 years of daily accrual: GET loan, schedule, transactions, postings; p95",
           default_n=300)
@@ -113,6 +119,15 @@ def run(ctx: BenchContext) -> dict[str, Any]:
             build_seconds = time.perf_counter() - started
             with engines.engine_for().connect() as conn:
                 conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("VACUUM ANALYZE")
+            if os.environ.get("CREDITFACTORY_BENCH_PROFILE"):
+                # The plan with the loan-entry index, and without it (dropped inside a transaction that is
+                # rolled back: PostgreSQL's DDL is transactional), to show what the index buys.
+                with tenant_session(ref) as session, session.begin():
+                    explain = text("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + _POSTINGS_PAGE)
+                    plan = {"with_index": session.execute(explain, {"loan": loan.id}).scalars().all()}
+                    session.execute(text("DROP INDEX ix_journal_line_loan_entry"))
+                    plan["without_index"] = session.execute(explain, {"loan": loan.id}).scalars().all()
+                    session.rollback()
             with shared_session() as session, session.begin():
                 issued = oauth_services.create_client(session, "loan-read bench", "loans:read",
                                                       context=Context.TENANT, tenant_slug=ref.slug)
@@ -146,6 +161,7 @@ def run(ctx: BenchContext) -> dict[str, Any]:
         "target_p95_ms": TARGET_P95_MS, "meets_target": worst <= TARGET_P95_MS,
         "endpoints": results, "history": counts, "build_seconds": round(build_seconds, 1),
         "ok": not problems, "problems": problems[:20], **facts,
+        **({"explain_postings": plan} if os.environ.get("CREDITFACTORY_BENCH_PROFILE") else {}),
     }
 
 

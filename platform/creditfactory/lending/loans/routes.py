@@ -89,7 +89,7 @@ class TransactionViews(MethodView):
     @blp.arguments(schemas.TransactionQuerySchema, location="query")
     @blp.response(200, schemas.TransactionSchema(many=True))
     def get(self, args: dict[str, Any], reference: str) -> list[dict[str, Any]]:
-        """Disbursements, repayments, waivers and reversals, newest first, ``limit`` at a time (keyset: ``before_id``)"""
+        """Disbursements, repayments, waivers and reversals, newest first, ``limit`` at a time (keyset ``before_id``)"""
         columns = [getattr(LoanTransaction, name) for name in schemas.TransactionSchema().fields]
         query = select(*columns).where(LoanTransaction.loan_id == _OF_LOAN)
         if args["before_id"] is not None:
