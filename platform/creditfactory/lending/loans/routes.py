@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import request
+import marshmallow as ma
+from flask import Response, request
 from flask.views import MethodView
-from sqlalchemy import bindparam, select, text
+from sqlalchemy import select, text
 
 from ...db import tenant_session
 from ...errors import NotFound
@@ -19,7 +20,7 @@ from ..classification import services as classification
 from ..classification.models import ClassificationEvent
 from ..cob import services as cob
 from . import schemas, services
-from .models import Installment, LoanAccount, LoanTransaction
+from .models import LoanAccount, LoanTransaction
 
 blp = Blueprint("loans", __name__, url_prefix="/loans", description="Loan accounts: servicing, ledger, COB.")
 
@@ -56,16 +57,29 @@ class LoanViews(MethodView):
         return _read(lambda s: _loan(s, reference))
 
 
-def _rows_of_loan(session, reference: str, query) -> list[dict[str, Any]]:
-    """Rows of a listing that finds the loan by its reference in a subquery: one round trip. Only when nothing
-    comes back is the loan looked up, to tell an unknown loan (404) from an empty page."""
-    rows = [dict(r) for r in session.execute(query).mappings()]
-    if not rows:
+def _json_of(schema: ma.Schema) -> str:
+    """``json_build_object(...)`` of ``schema``'s fields as the schema dumps them (decimals as strings, dates ISO),
+    so PostgreSQL writes the listing's JSON: no ORM objects and no marshmallow dump of every row in Python.
+    tests/test_servicing_api.py compares the two for every listing built this way."""
+    pairs = []
+    for name, field in schema.fields.items():
+        value = f"r.{name}::text" if isinstance(field, ma.fields.Decimal) else f"r.{name}"
+        pairs.append(f"'{name}', {value}")
+    return f"json_build_object({', '.join(pairs)})"
+
+
+def _listing(session, reference: str, schema: ma.Schema, rows_sql: str, order: str,
+             params: dict[str, Any]) -> Response:
+    """One statement: the rows of a loan (``rows_sql`` selects them as ``r``, ``:loan`` being the loan found by
+    reference in a subquery) aggregated to a JSON array. The loan is looked up on its own only when the listing is
+    empty, to tell an unknown loan (404) from an empty page."""
+    body = session.execute(text(f"""
+        WITH r AS ({rows_sql.replace(":loan", "(SELECT id FROM loan_account WHERE reference = :reference)")})
+        SELECT coalesce(json_agg({_json_of(schema)} ORDER BY {order})::text, '[]') FROM r"""),
+        {**params, "reference": reference}).scalar_one()
+    if body == "[]":
         _loan(session, reference)
-    return rows
-
-
-_OF_LOAN = select(LoanAccount.id).where(LoanAccount.reference == bindparam("reference")).scalar_subquery()
+    return Response(body, mimetype="application/json")
 
 
 @blp.route("/<string:reference>/schedule")
@@ -73,14 +87,13 @@ class ScheduleViews(MethodView):
     @blp.auth(Scope.LOANS_READ)
     @blp.arguments(schemas.ScheduleQuerySchema, location="query")
     @blp.response(200, schemas.InstallmentSchema(many=True))
-    def get(self, args: dict[str, Any], reference: str) -> list[dict[str, Any]]:
+    def get(self, args: dict[str, Any], reference: str) -> Response:
         """Every schedule version's instalments (restructuring keeps the old versions), or ``version``'s"""
-        columns = [getattr(Installment, name) for name in schemas.InstallmentSchema().fields]
-        query = select(*columns).where(Installment.loan_id == _OF_LOAN)
-        if args["version"] is not None:
-            query = query.where(Installment.version == args["version"])
-        query = query.order_by(Installment.version, Installment.seq).params(reference=reference)
-        return _read(lambda s: _rows_of_loan(s, reference, query))
+        version = "AND version = :version" if args["version"] is not None else ""
+        return _read(lambda s: _listing(
+            s, reference, schemas.InstallmentSchema(),
+            f"SELECT * FROM loan_installment WHERE loan_id = :loan {version}", "r.version, r.seq",
+            {"version": args["version"]} if version else {}))
 
 
 @blp.route("/<string:reference>/transactions")
@@ -88,14 +101,13 @@ class TransactionViews(MethodView):
     @blp.auth(Scope.LOANS_READ)
     @blp.arguments(schemas.TransactionQuerySchema, location="query")
     @blp.response(200, schemas.TransactionSchema(many=True))
-    def get(self, args: dict[str, Any], reference: str) -> list[dict[str, Any]]:
+    def get(self, args: dict[str, Any], reference: str) -> Response:
         """Disbursements, repayments, waivers and reversals, newest first, ``limit`` at a time (keyset ``before_id``)"""
-        columns = [getattr(LoanTransaction, name) for name in schemas.TransactionSchema().fields]
-        query = select(*columns).where(LoanTransaction.loan_id == _OF_LOAN)
-        if args["before_id"] is not None:
-            query = query.where(LoanTransaction.id < args["before_id"])
-        query = query.order_by(LoanTransaction.id.desc()).limit(args["limit"]).params(reference=reference)
-        return _read(lambda s: _rows_of_loan(s, reference, query))
+        before = "AND id < :before" if args["before_id"] is not None else ""
+        return _read(lambda s: _listing(
+            s, reference, schemas.TransactionSchema(),
+            f"SELECT * FROM loan_transaction WHERE loan_id = :loan {before} ORDER BY id DESC LIMIT :limit",
+            "r.id DESC", {"limit": args["limit"], **({"before": args["before_id"]} if before else {})}))
 
 
 @blp.route("/<string:reference>/postings")
@@ -103,18 +115,18 @@ class PostingViews(MethodView):
     @blp.auth(Scope.LOANS_READ)
     @blp.arguments(schemas.PostingQuerySchema, location="query")
     @blp.response(200, schemas.PostingSchema(many=True))
-    def get(self, args: dict[str, Any], reference: str) -> list[dict[str, Any]]:
+    def get(self, args: dict[str, Any], reference: str) -> Response:
         """The loan's ledger lines (daily accrual included), newest first, ``limit`` at a time"""
         # Two spellings rather than "(:before IS NULL OR entry_id < :before)", which the planner cannot turn
         # into an index range: each walks ix_journal_line_loan_entry backwards and stops after ``limit`` lines.
-        keyset = "AND l.entry_id < :before" if args["before_entry"] is not None else ""
-        query = text(f"""
-            SELECT l.entry_id, e.business_date, e.kind, l.account_code, l.debit, l.credit
-            FROM journal_line l JOIN journal_entry e ON e.id = l.entry_id
-            WHERE l.loan_id = (SELECT id FROM loan_account WHERE reference = :reference) {keyset}
-            ORDER BY l.entry_id DESC, l.id DESC LIMIT :limit""").bindparams(
-            reference=reference, limit=args["limit"], **({"before": args["before_entry"]} if keyset else {}))
-        return _read(lambda s: _rows_of_loan(s, reference, query))
+        before = "AND l.entry_id < :before" if args["before_entry"] is not None else ""
+        return _read(lambda s: _listing(
+            s, reference, schemas.PostingSchema(),
+            f"""SELECT l.entry_id, l.id, e.business_date, e.kind, l.account_code, l.debit, l.credit
+                FROM journal_line l JOIN journal_entry e ON e.id = l.entry_id
+                WHERE l.loan_id = :loan {before} ORDER BY l.entry_id DESC, l.id DESC LIMIT :limit""",
+            "r.entry_id DESC, r.id DESC",
+            {"limit": args["limit"], **({"before": args["before_entry"]} if before else {})}))
 
 
 @blp.route("/<string:reference>/classification")
@@ -124,8 +136,9 @@ class ClassificationViews(MethodView):
     def get(self, reference: str) -> list[ClassificationEvent]:
         """Classification history: proposals, confirmations, rejections, upgrade requests"""
         def query(s):
-            events = s.scalars(select(ClassificationEvent).where(ClassificationEvent.loan_id == _OF_LOAN)
-                               .order_by(ClassificationEvent.id.desc()).params(reference=reference)).all()
+            of_loan = select(LoanAccount.id).where(LoanAccount.reference == reference).scalar_subquery()
+            events = s.scalars(select(ClassificationEvent).where(ClassificationEvent.loan_id == of_loan)
+                               .order_by(ClassificationEvent.id.desc())).all()
             if not events:
                 _loan(s, reference)
             return events
