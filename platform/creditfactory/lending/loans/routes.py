@@ -70,15 +70,16 @@ def _json_of(schema: ma.Schema) -> str:
 
 def _listing(session, reference: str, schema: ma.Schema, rows_sql: str, order: str,
              params: dict[str, Any]) -> Response:
-    """One statement: the rows of a loan (``rows_sql`` selects them as ``r``, ``:loan`` being the loan found by
-    reference in a subquery) aggregated to a JSON array. The loan is looked up on its own only when the listing is
-    empty, to tell an unknown loan (404) from an empty page."""
-    body = session.execute(text(f"""
-        WITH r AS ({rows_sql.replace(":loan", "(SELECT id FROM loan_account WHERE reference = :reference)")})
-        SELECT coalesce(json_agg({_json_of(schema)} ORDER BY {order})::text, '[]') FROM r"""),
-        {**params, "reference": reference}).scalar_one()
-    if body == "[]":
-        _loan(session, reference)
+    """One statement: whether the loan exists, and its rows (``rows_sql`` selects them, ``:loan`` standing for the
+    loan found by reference) aggregated to a JSON array, so an empty page and an unknown loan (404) cost no
+    second round trip."""
+    found, body = session.execute(text(f"""
+        WITH loan AS (SELECT id FROM loan_account WHERE reference = :reference),
+             r AS ({rows_sql.replace(":loan", "(SELECT id FROM loan)")})
+        SELECT EXISTS (SELECT 1 FROM loan), coalesce(json_agg({_json_of(schema)} ORDER BY {order})::text, '[]')
+        FROM r"""), {**params, "reference": reference}).one()
+    if not found:
+        raise NotFound(f"no loan {reference}")
     return Response(body, mimetype="application/json")
 
 
@@ -136,12 +137,13 @@ class ClassificationViews(MethodView):
     def get(self, reference: str) -> list[ClassificationEvent]:
         """Classification history: proposals, confirmations, rejections, upgrade requests"""
         def query(s):
-            of_loan = select(LoanAccount.id).where(LoanAccount.reference == reference).scalar_subquery()
-            events = s.scalars(select(ClassificationEvent).where(ClassificationEvent.loan_id == of_loan)
-                               .order_by(ClassificationEvent.id.desc())).all()
-            if not events:
-                _loan(s, reference)
-            return events
+            # The loan outer-joined to its events: no row is an unknown loan, one empty row a loan with no history.
+            rows = s.execute(select(LoanAccount.id, ClassificationEvent).outerjoin(
+                ClassificationEvent, ClassificationEvent.loan_id == LoanAccount.id).where(
+                LoanAccount.reference == reference).order_by(ClassificationEvent.id.desc())).all()
+            if not rows:
+                raise NotFound(f"no loan {reference}")
+            return [event for _, event in rows if event is not None]
         return _read(query)
 
 
