@@ -249,6 +249,8 @@ PAGE_SAMPLES: dict[str, dict[str, Any] | Callable[[Any], dict[str, Any]]] = {
     "contract_pages.contract_page": {"application_id": 999999999},
     "talent_pages.employee_career": {"employee_no": "NOBODY"},
     "talent_pages.cycle": {"code": "NONE"},
+    "loan_pages.loan_page": {"reference": "NO-SUCH-LOAN"},
+    "collection_pages.case_page": {"case_id": 999999999},
     **customer_samples.PAGE_SAMPLES,
 }
 #: A loan application (and a visit to it) in tenant A that operations on one can be called with; made by the
@@ -274,9 +276,11 @@ SAMPLES.update({
 
 #: What a logged-in user of the page's bank gets when it is not 200: the sample names no row (the page was reached).
 PAGE_STATUS: dict[str, int] = {"application_pages.case": 404, "application_pages.committee_session": 404,
-                               "contract_pages.contract_page": 404,
+                               "contract_pages.contract_page": 404, "loan_pages.loan_page": 404,
                                # The loan officer of the matrix holds no talent.read: the page's service refuses.
-                               "talent_pages.employee_career": 403, "talent_pages.cycle": 403}
+                               "talent_pages.employee_career": 403, "talent_pages.cycle": 403,
+                               # The officer may not work collections: the service refuses before looking.
+                               "collection_pages.case_page": 403}
 
 # --- the walks ---------------------------------------------------------------------------------------------------
 

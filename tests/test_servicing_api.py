@@ -72,3 +72,52 @@ def test_read_scope_cannot_post(client, bank):
     response = client.post(f"/t/{bank.slug}/api/v1/loans/API-1/repayments", json={"amount": "1.00"},
                            headers={**read, "Idempotency-Key": "nope"})
     assert response.status_code == 403
+
+
+def test_listings_are_paged_and_name_an_unknown_loan(client, bank):
+    from creditfactory.lending.cob import services as cob
+
+    for _ in range(3):
+        cob.close_day(bank)
+    read = token(client, bank, "loans:read")
+    base = f"/t/{bank.slug}/api/v1/loans/API-1"
+    newest = client.get(f"{base}/postings?limit=2", headers=read).get_json()
+    older = client.get(f"{base}/postings?limit=2&before_entry={newest[-1]['entry_id']}", headers=read).get_json()
+    assert len(newest) == 2 and older and older[0]["entry_id"] < newest[-1]["entry_id"]
+    assert client.get(f"{base}/postings?before_entry=1", headers=read).get_json() == []
+    transactions = client.get(f"{base}/transactions?limit=1", headers=read).get_json()
+    assert len(transactions) == 1
+    assert client.get(f"{base}/transactions?before_id={transactions[0]['id']}",
+                      headers=read).get_json()[-1]["kind"] == "disbursement"
+    assert [r["seq"] for r in client.get(f"{base}/schedule?version=1", headers=read).get_json()] == [1, 2, 3]
+    assert client.get(f"{base}/schedule?version=2", headers=read).get_json() == []
+    for tail in ("/schedule", "/transactions", "/postings", "/classification"):
+        assert client.get(f"/t/{bank.slug}/api/v1/loans/NO-SUCH{tail}", headers=read).status_code == 404
+
+
+def test_listings_written_by_postgresql_match_their_schemas(client, bank):
+    """The schedule, transactions and postings JSON is built in SQL (``routes._json_of``): it must be exactly what
+    the documented schemas would dump from the rows."""
+    from sqlalchemy import select
+
+    from creditfactory.lending.ledger.models import JournalEntry, JournalLine
+    from creditfactory.lending.loans import schemas
+    from creditfactory.lending.loans.models import Installment, LoanAccount, LoanTransaction
+
+    read = token(client, bank, "loans:read")
+    base = f"/t/{bank.slug}/api/v1/loans/API-1"
+    with SystemContext("test"), tenant_session(bank) as s, s.begin():
+        loan_id = s.scalars(select(LoanAccount.id).where(LoanAccount.reference == "API-1")).one()
+        schedule = schemas.InstallmentSchema(many=True).dump(s.scalars(select(Installment).where(
+            Installment.loan_id == loan_id).order_by(Installment.version, Installment.seq)).all())
+        transactions = schemas.TransactionSchema(many=True).dump(s.scalars(select(LoanTransaction).where(
+            LoanTransaction.loan_id == loan_id).order_by(LoanTransaction.id.desc())).all())
+        postings = schemas.PostingSchema(many=True).dump([dict(r) for r in s.execute(
+            select(JournalLine.entry_id, JournalEntry.business_date, JournalEntry.kind, JournalLine.account_code,
+                   JournalLine.debit, JournalLine.credit).join(JournalEntry, JournalEntry.id == JournalLine.entry_id)
+            .where(JournalLine.loan_id == loan_id).order_by(JournalLine.entry_id.desc(), JournalLine.id.desc()))
+            .mappings()])
+    assert transactions and postings and schedule
+    assert client.get(f"{base}/schedule", headers=read).get_json() == schedule
+    assert client.get(f"{base}/transactions?limit=1000", headers=read).get_json() == transactions
+    assert client.get(f"{base}/postings?limit=1000", headers=read).get_json() == postings

@@ -141,3 +141,48 @@ def test_cob_cli_runs_until_a_date(tenant_factory):
     assert "2026-01-05" in result.output
     check = CliRunner().invoke(cli, ["cob", "check", "--tenant", tenant.slug])
     assert check.exit_code == 0 and "ok" in check.output
+
+
+# --- ten-grade sub-classification (十级分类) --------------------------------------------------------------------
+
+from creditfactory.lending.classification import policy  # noqa: E402
+
+
+@pytest.mark.parametrize(("risk_class", "dpd", "overdue_events", "grade"), [
+    ("normal", 0, 0, "normal_1"), ("normal", 0, 1, "normal_2"), ("normal", 0, 2, "normal_2"),
+    ("normal", 0, 3, "normal_3"),
+    ("special_mention", 0, 0, "special_mention_1"), ("special_mention", 30, 1, "special_mention_1"),
+    ("special_mention", 31, 1, "special_mention_2"), ("special_mention", 60, 1, "special_mention_2"),
+    ("special_mention", 61, 1, "special_mention_3"),
+    ("substandard", 91, 1, "substandard_1"), ("substandard", 180, 1, "substandard_1"),
+    ("substandard", 181, 1, "substandard_2"), ("doubtful", 300, 1, "doubtful"), ("loss", 400, 1, "loss"),
+])
+def test_ten_grade_rules_with_the_default_parameters(risk_class, dpd, overdue_events, grade):
+    assert policy.ten_grade(risk_class, dpd, overdue_events, policy.DEFAULTS) == grade
+
+
+def test_ten_grade_parameters_move_the_boundaries():
+    values = {**policy.DEFAULTS, "classification.ten_grade.special_mention_2_dpd": 10,
+              "classification.ten_grade.normal_2_overdue_events": 2}
+    assert policy.ten_grade("special_mention", 11, 0, values) == "special_mention_2"
+    assert policy.ten_grade("normal", 0, 1, values) == "normal_1"
+    assert len(policy.TEN_GRADES) == 10
+    with pytest.raises(ValueError):
+        policy.ten_grade("sideways", 0, 0, values)
+
+
+def test_ten_grade_is_off_by_default_and_follows_the_confirmed_class(session, tenant_a):
+    from sqlalchemy import text
+
+    loan = open_standard(session)
+    close_days(session, 36)  # fell overdue on 1 February: DPD 5
+    assert classification.sub_grade(session, loan) is None
+    session.execute(text("INSERT INTO tenant_parameter (key, value) VALUES "
+                         "('classification.ten_grade.enabled', 'true'), "
+                         "('classification.ten_grade.special_mention_2_dpd', '4')"))
+    assert classification.sub_grade(session, loan) == "normal_2"  # downgrade proposed, not yet confirmed
+    [event] = proposals(session, loan)
+    with acting("reviewer", tenant_a, Permission.LOAN_SERVICE):
+        classification.confirm(session, event.id)
+    session.refresh(loan)
+    assert classification.sub_grade(session, loan) == "special_mention_2"

@@ -20,8 +20,8 @@ from .lending.products import portal as product_pages, routes as product_routes
 from .lending.applications import portal as application_pages, routes as application_routes
 from .lending.calc import portal as calc_portal, routes as calc_routes
 from .lending.investigation import portal as investigation_portal, routes as investigation_routes
-from .lending.loans import routes as loan_routes
-from .lending.collections import routes as collection_routes
+from .lending.loans import portal as loan_portal, routes as loan_routes
+from .lending.collections import portal as collection_portal, routes as collection_routes
 from .reporting import routes as reporting_routes
 from .tenancy import portal as tenant_console
 from .reporting import portal as console_portal
@@ -72,6 +72,8 @@ def create_app(settings: settings_module.Settings | None = None, *, testing: boo
     application_pages.init_app(app)
     calc_portal.init_app(app)
     contract_portal.init_app(app)
+    loan_portal.init_app(app)
+    collection_portal.init_app(app)
     investigation_portal.init_app(app)
     talent_portal.init_app(app)
     oauth_server.init_app(app)

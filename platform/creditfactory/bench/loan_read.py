@@ -8,12 +8,19 @@ through ``loans.post_repayment`` (allocations, transaction, journal entry). The 
 (``ledger.problems``). Then ``n`` requests per endpoint go through the Flask app (test client: routing,
 authentication with a real OAuth bearer token, tenant binding, service, serialisation — no network) and the
 latency percentiles (nearest rank) are reported per endpoint. Target (issue 5): p95 ≤ 50 ms.
+
+With ``CREDITFACTORY_BENCH_PROFILE=1`` each endpoint is then requested ``n`` more times under cProfile (after the
+timed requests, so the timings carry no profiler overhead), and the result gains, per endpoint, the functions with
+the most cumulative time per request and the SQL statements executed per request.
 """
 
 from __future__ import annotations
 
 import base64
+import cProfile
 import datetime as dt
+import os
+import pstats
 import time
 from decimal import Decimal
 from typing import Any
@@ -46,6 +53,12 @@ SELECT e.id, '1302', CAST(:loan AS integer), d.amount, 0 FROM entries e JOIN day
 UNION ALL
 SELECT e.id, '5011', CAST(NULL AS integer), 0, d.amount FROM entries e JOIN days d ON d.day = e.business_date
 """
+
+#: The first page of a loan's postings, as GET /loans/{reference}/postings reads it (for EXPLAIN ANALYZE).
+_POSTINGS_PAGE = """
+SELECT l.entry_id, e.business_date, e.kind, l.account_code, l.debit, l.credit
+FROM journal_line l JOIN journal_entry e ON e.id = l.entry_id
+WHERE l.loan_id = :loan ORDER BY l.entry_id DESC, l.id DESC LIMIT 50"""
 
 
 @register("loan-read", "One loan with 10 years of daily accrual: GET loan, schedule, transactions, postings; p95",
@@ -106,6 +119,15 @@ def run(ctx: BenchContext) -> dict[str, Any]:
             build_seconds = time.perf_counter() - started
             with engines.engine_for().connect() as conn:
                 conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("VACUUM ANALYZE")
+            if os.environ.get("CREDITFACTORY_BENCH_PROFILE"):
+                # The plan with the loan-entry index, and without it (dropped inside a transaction that is
+                # rolled back: PostgreSQL's DDL is transactional), to show what the index buys.
+                with tenant_session(ref) as session, session.begin():
+                    explain = text("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + _POSTINGS_PAGE)
+                    plan = {"with_index": session.execute(explain, {"loan": loan.id}).scalars().all()}
+                    session.execute(text("DROP INDEX ix_journal_line_loan_entry"))
+                    plan["without_index"] = session.execute(explain, {"loan": loan.id}).scalars().all()
+                    session.rollback()
             with shared_session() as session, session.begin():
                 issued = oauth_services.create_client(session, "loan-read bench", "loans:read",
                                                       context=Context.TENANT, tenant_slug=ref.slug)
@@ -130,6 +152,8 @@ def run(ctx: BenchContext) -> dict[str, Any]:
                     problems.append(f"GET {tail or '/'} answered {answer.status_code}")
                     break
             results[tail or "/"] = {**latency_summary(seconds), "bytes": len(answer.data)}
+            if os.environ.get("CREDITFACTORY_BENCH_PROFILE"):
+                results[tail or "/"]["profile"] = _profile(client, base + tail, headers, ctx.n)
     worst = max(r["p95_ms"] for r in results.values())
     return {
         "name": "loan-read", "n": ctx.n, "p50_ms": max(r["p50_ms"] for r in results.values()),
@@ -137,4 +161,44 @@ def run(ctx: BenchContext) -> dict[str, Any]:
         "target_p95_ms": TARGET_P95_MS, "meets_target": worst <= TARGET_P95_MS,
         "endpoints": results, "history": counts, "build_seconds": round(build_seconds, 1),
         "ok": not problems, "problems": problems[:20], **facts,
+        **({"explain_postings": plan} if os.environ.get("CREDITFACTORY_BENCH_PROFILE") else {}),
     }
+
+
+#: Functions reported per endpoint by the profile (the rest is below the noise).
+PROFILE_TOP = 12
+
+
+def _profile(client, url: str, headers: dict[str, str], n: int) -> dict[str, Any]:
+    """Where one request's time goes: ``n`` requests under cProfile, the top functions by cumulative time (ms
+    per request) and the statements sent to PostgreSQL per request."""
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    statements = [0]
+
+    def count(*_args: Any) -> None:
+        statements[0] += 1
+
+    event.listen(Engine, "before_cursor_execute", count)
+    profiler = cProfile.Profile()
+    try:
+        profiler.enable()
+        for _ in range(n):
+            client.get(url, headers=headers)
+        profiler.disable()
+    finally:
+        event.remove(Engine, "before_cursor_execute", count)
+    stats = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
+    ours, own_time, sql = [], [], 0.0
+    for (filename, line, function), (_cc, _calls, self_time, cumulative, _callers) in stats.items():
+        name = f"{os.path.basename(filename)}:{line}({function})"
+        if "/creditfactory/" in filename:
+            ours.append((cumulative, name))
+        own_time.append((self_time, name if filename != "~" else function))
+        if "psycopg" in filename and function == "execute":
+            sql += cumulative
+    per_request = lambda seconds: round(seconds * 1000 / n, 2)  # noqa: E731
+    return {"statements_per_request": round(statements[0] / n, 1), "sql_execute_ms": per_request(sql),
+            "ours_cumulative_ms": {name: per_request(t) for t, name in sorted(ours, reverse=True)[:PROFILE_TOP]},
+            "self_time_ms": {name: per_request(t) for t, name in sorted(own_time, reverse=True)[:PROFILE_TOP]}}

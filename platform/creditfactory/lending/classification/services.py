@@ -132,6 +132,26 @@ def computed_class(session: Session, loan_id: int) -> tuple[str, dict[str, Any]]
                                            ("dpd", "restructuring", "contagion", "floor")}
 
 
+def ten_grade_enabled(values: dict[str, Any]) -> bool:
+    flag = values["classification.ten_grade.enabled"]
+    return flag is True or str(flag).strip().lower() in ("true", "1", "yes", "on")
+
+
+def sub_grade(session: Session, loan: LoanAccount) -> str | None:
+    """The loan's ten-grade sub-class (``policy.ten_grade``), or None when the bank has not switched it on.
+
+    Derived on reading from the confirmed five-tier class, today's DPD and the loan's overdue events in the
+    look-back window, so it never disagrees with the five-tier class a reviewer confirmed."""
+    authorize(Permission.LOAN_READ, allow_system=True)
+    values = policy.load(session)
+    if not ten_grade_enabled(values):
+        return None
+    since = current_business_date(session) - dt.timedelta(days=int(values["classification.ten_grade.lookback_days"]))
+    events = session.scalar(text("SELECT count(*) FROM loan_event WHERE loan_id = :loan AND to_state = 'overdue' "
+                                 "AND business_date > :since"), {"loan": loan.id, "since": since})
+    return policy.ten_grade(loan.risk_class, loan.dpd, int(events or 0), values)
+
+
 def _who() -> str:
     principal = CurrentPrincipal.get_or_none()
     return principal.username if principal is not None else "system"

@@ -20,7 +20,7 @@ from decimal import Decimal
 
 from sqlalchemy import (
     BigInteger, CheckConstraint, Date, DateTime, ForeignKey, Index, Integer, Numeric, String, Table, Text,
-    event, func,
+    event, func, text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.schema import DDL
@@ -111,6 +111,9 @@ class JournalLine(TenantBase):
     __table_args__ = (
         CheckConstraint("debit >= 0 AND credit >= 0 AND (debit = 0) <> (credit = 0)", name="one_side"),
         Index("ix_journal_line_loan_id_account_code", "loan_id", "account_code"),
+        # A loan's lines newest first (API postings, keyset by entry): read backwards, stops after a page.
+        # Partial: the pooled income lines of COB batches have no loan and would double the index.
+        Index("ix_journal_line_loan_entry", "loan_id", "entry_id", "id", postgresql_where=text("loan_id IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import request
+import marshmallow as ma
+from flask import Response, request
 from flask.views import MethodView
 from sqlalchemy import select, text
 
@@ -19,7 +20,7 @@ from ..classification import services as classification
 from ..classification.models import ClassificationEvent
 from ..cob import services as cob
 from . import schemas, services
-from .models import Installment, LoanAccount, LoanTransaction
+from .models import LoanAccount, LoanTransaction
 
 blp = Blueprint("loans", __name__, url_prefix="/loans", description="Loan accounts: servicing, ledger, COB.")
 
@@ -56,24 +57,58 @@ class LoanViews(MethodView):
         return _read(lambda s: _loan(s, reference))
 
 
+def _json_of(schema: ma.Schema) -> str:
+    """``json_build_object(...)`` of ``schema``'s fields as the schema dumps them (decimals as strings, dates ISO),
+    so PostgreSQL writes the listing's JSON: no ORM objects and no marshmallow dump of every row in Python.
+    tests/test_servicing_api.py compares the two for every listing built this way."""
+    pairs = []
+    for name, field in schema.fields.items():
+        value = f"r.{name}::text" if isinstance(field, ma.fields.Decimal) else f"r.{name}"
+        pairs.append(f"'{name}', {value}")
+    return f"json_build_object({', '.join(pairs)})"
+
+
+def _listing(session, reference: str, schema: ma.Schema, rows_sql: str, order: str,
+             params: dict[str, Any]) -> Response:
+    """One statement: whether the loan exists, and its rows (``rows_sql`` selects them, ``:loan`` standing for the
+    loan found by reference) aggregated to a JSON array, so an empty page and an unknown loan (404) cost no
+    second round trip."""
+    found, body = session.execute(text(f"""
+        WITH loan AS (SELECT id FROM loan_account WHERE reference = :reference),
+             r AS ({rows_sql.replace(":loan", "(SELECT id FROM loan)")})
+        SELECT EXISTS (SELECT 1 FROM loan), coalesce(json_agg({_json_of(schema)} ORDER BY {order})::text, '[]')
+        FROM r"""), {**params, "reference": reference}).one()
+    if not found:
+        raise NotFound(f"no loan {reference}")
+    return Response(body, mimetype="application/json")
+
+
 @blp.route("/<string:reference>/schedule")
 class ScheduleViews(MethodView):
     @blp.auth(Scope.LOANS_READ)
+    @blp.arguments(schemas.ScheduleQuerySchema, location="query")
     @blp.response(200, schemas.InstallmentSchema(many=True))
-    def get(self, reference: str) -> list[Installment]:
-        """Every schedule version's instalments (restructuring keeps the old versions)"""
-        return _read(lambda s: s.scalars(select(Installment).where(Installment.loan_id == _loan(s, reference).id)
-                                         .order_by(Installment.version, Installment.seq)).all())
+    def get(self, args: dict[str, Any], reference: str) -> Response:
+        """Every schedule version's instalments (restructuring keeps the old versions), or ``version``'s"""
+        version = "AND version = :version" if args["version"] is not None else ""
+        return _read(lambda s: _listing(
+            s, reference, schemas.InstallmentSchema(),
+            f"SELECT * FROM loan_installment WHERE loan_id = :loan {version}", "r.version, r.seq",
+            {"version": args["version"]} if version else {}))
 
 
 @blp.route("/<string:reference>/transactions")
 class TransactionViews(MethodView):
     @blp.auth(Scope.LOANS_READ)
+    @blp.arguments(schemas.TransactionQuerySchema, location="query")
     @blp.response(200, schemas.TransactionSchema(many=True))
-    def get(self, reference: str) -> list[LoanTransaction]:
-        """Disbursements, repayments, waivers and reversals, newest first"""
-        return _read(lambda s: s.scalars(select(LoanTransaction).where(
-            LoanTransaction.loan_id == _loan(s, reference).id).order_by(LoanTransaction.id.desc())).all())
+    def get(self, args: dict[str, Any], reference: str) -> Response:
+        """Disbursements, repayments, waivers and reversals, newest first, ``limit`` at a time (keyset ``before_id``)"""
+        before = "AND id < :before" if args["before_id"] is not None else ""
+        return _read(lambda s: _listing(
+            s, reference, schemas.TransactionSchema(),
+            f"SELECT * FROM loan_transaction WHERE loan_id = :loan {before} ORDER BY id DESC LIMIT :limit",
+            "r.id DESC", {"limit": args["limit"], **({"before": args["before_id"]} if before else {})}))
 
 
 @blp.route("/<string:reference>/postings")
@@ -81,18 +116,18 @@ class PostingViews(MethodView):
     @blp.auth(Scope.LOANS_READ)
     @blp.arguments(schemas.PostingQuerySchema, location="query")
     @blp.response(200, schemas.PostingSchema(many=True))
-    def get(self, args: dict[str, Any], reference: str) -> list[dict[str, Any]]:
+    def get(self, args: dict[str, Any], reference: str) -> Response:
         """The loan's ledger lines (daily accrual included), newest first, ``limit`` at a time"""
-        def query(s):
-            loan = _loan(s, reference)
-            rows = s.execute(text("""
-                SELECT l.entry_id, e.business_date, e.kind, l.account_code, l.debit, l.credit
+        # Two spellings rather than "(:before IS NULL OR entry_id < :before)", which the planner cannot turn
+        # into an index range: each walks ix_journal_line_loan_entry backwards and stops after ``limit`` lines.
+        before = "AND l.entry_id < :before" if args["before_entry"] is not None else ""
+        return _read(lambda s: _listing(
+            s, reference, schemas.PostingSchema(),
+            f"""SELECT l.entry_id, l.id, e.business_date, e.kind, l.account_code, l.debit, l.credit
                 FROM journal_line l JOIN journal_entry e ON e.id = l.entry_id
-                WHERE l.loan_id = :loan AND (CAST(:before AS bigint) IS NULL OR l.entry_id < :before)
-                ORDER BY l.entry_id DESC, l.id DESC LIMIT :limit"""),
-                {"loan": loan.id, "before": args["before_entry"], "limit": args["limit"]}).mappings().all()
-            return [dict(r) for r in rows]
-        return _read(query)
+                WHERE l.loan_id = :loan {before} ORDER BY l.entry_id DESC, l.id DESC LIMIT :limit""",
+            "r.entry_id DESC, r.id DESC",
+            {"limit": args["limit"], **({"before": args["before_entry"]} if before else {})}))
 
 
 @blp.route("/<string:reference>/classification")
@@ -101,8 +136,15 @@ class ClassificationViews(MethodView):
     @blp.response(200, schemas.ClassificationEventSchema(many=True))
     def get(self, reference: str) -> list[ClassificationEvent]:
         """Classification history: proposals, confirmations, rejections, upgrade requests"""
-        return _read(lambda s: s.scalars(select(ClassificationEvent).where(
-            ClassificationEvent.loan_id == _loan(s, reference).id).order_by(ClassificationEvent.id.desc())).all())
+        def query(s):
+            # The loan outer-joined to its events: no row is an unknown loan, one empty row a loan with no history.
+            rows = s.execute(select(LoanAccount.id, ClassificationEvent).outerjoin(
+                ClassificationEvent, ClassificationEvent.loan_id == LoanAccount.id).where(
+                LoanAccount.reference == reference).order_by(ClassificationEvent.id.desc())).all()
+            if not rows:
+                raise NotFound(f"no loan {reference}")
+            return [event for _, event in rows if event is not None]
+        return _read(query)
 
 
 @blp.route("/<string:reference>/payoff-quote")

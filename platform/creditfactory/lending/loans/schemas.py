@@ -67,8 +67,18 @@ class PostingSchema(ma.Schema):
 
 
 class PostingQuerySchema(ma.Schema):
-    limit = ma.fields.Integer(load_default=200, validate=ma.validate.Range(1, 5000))
+    limit = ma.fields.Integer(load_default=50, validate=ma.validate.Range(1, 1000))
     before_entry = ma.fields.Integer(load_default=None)
+
+
+class TransactionQuerySchema(ma.Schema):
+    limit = ma.fields.Integer(load_default=50, validate=ma.validate.Range(1, 1000))
+    before_id = ma.fields.Integer(load_default=None)
+
+
+class ScheduleQuerySchema(ma.Schema):
+    #: A schedule version; by default every version (restructuring keeps the old ones).
+    version = ma.fields.Integer(load_default=None, validate=ma.validate.Range(min=1))
 
 
 class ClassificationEventSchema(ma.Schema):
