@@ -1,7 +1,7 @@
 """Decision engine: simulation runs, the challenger of a stage (shadow mode) and shadow decisions.
 
 Revision ID: t0250
-Revises: t0211
+Revises: t0230
 Create Date: 2026-11-28
 """
 from alembic import op
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 revision = "t0250"
-down_revision = "t0211"
+down_revision = "t0230"
 branch_labels = None
 depends_on = None
 

@@ -2,7 +2,7 @@
 variable-pay policies and the computed officer pay, rework rate and turnaround on scorecards (DOMAIN §5.1–5.3).
 
 Revision ID: t0270
-Revises: t0211
+Revises: t0250
 Create Date: 2026-11-28
 """
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 revision = "t0270"
-down_revision = "t0211"
+down_revision = "t0250"
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """Employee 360 risk view (DOMAIN §5.4): versioned model, authorisations, findings, imported signals, hits, scores.
 
 Revision ID: t0280
-Revises: t0250
+Revises: t0270
 Create Date: 2026-11-28
 """
 from alembic import op
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 revision = "t0280"
-down_revision = "t0250"
+down_revision = "t0270"
 branch_labels = None
 depends_on = None
 
