@@ -76,7 +76,7 @@ class EmployeeRiskViews(MethodView):
 class ConsentViews(MethodView):
     @blp.auth(Scope.EMPLOYEE_RISK_WRITE)
     @blp.arguments(schemas.ConsentCreateSchema)
-    @blp.response(201, schemas.ConsentSchema)
+    @blp.response(201, schemas.RiskConsentSchema)
     def post(self, args: dict[str, Any]):
         """Record an employee's signed authorisation for bureau or fund-flow checks, with its validity"""
         with tenant_session() as session, session.begin():
@@ -87,7 +87,7 @@ class ConsentViews(MethodView):
 @blp.route("/consents/<int:consent_id>/revocation")
 class ConsentRevocationViews(MethodView):
     @blp.auth(Scope.EMPLOYEE_RISK_WRITE)
-    @blp.response(200, schemas.ConsentSchema)
+    @blp.response(200, schemas.RiskConsentSchema)
     def post(self, consent_id: int):
         """The employee withdrew the authorisation: imports for them are refused from today"""
         with tenant_session() as session, session.begin():

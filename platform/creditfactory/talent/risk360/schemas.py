@@ -74,10 +74,15 @@ class ScoreRowSchema(ma.Schema):
     as_of = ma.fields.Date()
 
 
-class ScoreSchema(ma.Schema):
+class RecomputedScoreSchema(ma.Schema):
+    """A score worked out again from its recorded hits and model version."""
+
     dims = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Decimal(as_string=True))
     total = ma.fields.Decimal(as_string=True)
     level = ma.fields.String()
+
+
+class RiskScoreSchema(RecomputedScoreSchema):
     model_version = ma.fields.Integer()
     as_of = ma.fields.Date()
 
@@ -96,7 +101,7 @@ class HitSchema(ma.Schema):
     at = ma.fields.DateTime()
 
 
-class ConsentSchema(ma.Schema):
+class RiskConsentSchema(ma.Schema):
     id = ma.fields.Integer()
     employee_no = ma.fields.String()
     scope = ma.fields.String()
@@ -116,7 +121,7 @@ class ConsentCreateSchema(ma.Schema):
                                     metadata={"description": "Where the signed authorisation is kept"})
 
 
-class HistorySchema(ma.Schema):
+class RiskHistorySchema(ma.Schema):
     period = ma.fields.String()
     total = ma.fields.Decimal(as_string=True)
     level = ma.fields.String()
@@ -125,7 +130,7 @@ class HistorySchema(ma.Schema):
 
 class ReproducedSchema(ma.Schema):
     model_version = ma.fields.Integer()
-    recomputed = ma.fields.Nested(ScoreSchema(only=("dims", "total", "level")))
+    recomputed = ma.fields.Nested(RecomputedScoreSchema)
     matches = ma.fields.Boolean()
 
 
@@ -137,10 +142,10 @@ class EmployeeRiskSchema(ma.Schema):
     org_unit_zh = ma.fields.String()
     org_unit_en = ma.fields.String()
     period = ma.fields.String()
-    score = ma.fields.Nested(ScoreSchema, allow_none=True)
+    score = ma.fields.Nested(RiskScoreSchema, allow_none=True)
     hits = ma.fields.List(ma.fields.Nested(HitSchema))
-    history = ma.fields.List(ma.fields.Nested(HistorySchema))
-    consents = ma.fields.List(ma.fields.Nested(ConsentSchema))
+    history = ma.fields.List(ma.fields.Nested(RiskHistorySchema))
+    consents = ma.fields.List(ma.fields.Nested(RiskConsentSchema))
     reproduced = ma.fields.Nested(ReproducedSchema, allow_none=True)
 
 
