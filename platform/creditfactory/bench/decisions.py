@@ -23,6 +23,8 @@ TARGET_P99_MS = 0.3
 TARGET_RATIO = 10.0
 TARGET_EXPLAIN_RATIO = 1.5
 TARGET_BACKTEST_PER_S = 100_000
+TARGET_BUILD_MS = 100.0
+TARGET_BUILD_MIB = 10.0
 
 #: fact -> (kind, grid of thresholds or values)
 FIELDS: dict[str, tuple[str, list]] = {
@@ -123,6 +125,59 @@ def _timed(fn, inputs: list, repeat: int) -> list[float]:
     return samples
 
 
+def tenant_overlay(ruleset, n_rows: int = 20, seed: int = 7) -> dict[str, Any]:
+    """A village bank's overlay of the usual shape: rows and a rule added, a decline threshold tightened."""
+    table = ruleset.tables[0]
+    extra = generate_ruleset(ruleset.stage.value, n_rows, seed).tables[0].rows
+    rows = [{**vars(r), "id": f"T-{r.id}", "cells": dict(r.cells), "outputs": dict(r.outputs)} for r in extra]
+    tighten = {}
+    for row in table.rows:  # '> x' to '>= x': fires for every case it fired for, and x itself
+        column, text = next(iter(row.cells.items()))
+        if text.startswith("> ") and row.outputs.get("action") in ("'decline'", "'refer'"):
+            tighten[row.id] = {column: ">= " + text[2:]}
+            break
+    return {"add_rows": {table.id: rows}, "tighten": tighten,
+            "add_rules": [{"id": "T-AGE", "when": "applicant.age < 20 and bureau.score < 500", "action": "refer",
+                           "reason_code": "T-AGE"}],
+            "reasons": {"T-AGE": {"customer_zh": "年龄与征信评分需人工审核", "customer_en": "Age and score need review",
+                                  "staff_zh": "年龄 < 20 且征信评分 < 500", "staff_en": "age < 20 and score < 500"}}}
+
+
+def effective_build(ruleset, overlay: dict[str, Any], repeat: int = 7) -> dict[str, Any]:
+    """A tenant's effective rule set from the stored standard (JSON) and its overlay, as the services cache
+    builds it on a miss: parse the standard, apply and check the overlay, compile. CPU time per build (what
+    one core did, whatever the machine's load) and the peak of memory allocated during one build."""
+    import tracemalloc
+
+    from ..decisions.engine import CompiledRuleSet, RuleSet
+    from ..decisions.overlay import apply_overlay
+
+    content = json.loads(json.dumps(ruleset.as_dict(), ensure_ascii=False))  # as read back from JSONB
+
+    def build():
+        return CompiledRuleSet(apply_overlay(RuleSet.from_dict(content), overlay))
+
+    build()
+    cpu, wall = [], []
+    for _ in range(repeat):
+        started, cpu_started = time.perf_counter(), time.process_time()
+        build()
+        wall.append(time.perf_counter() - started)
+        cpu.append(time.process_time() - cpu_started)
+    tracemalloc.start()
+    try:
+        build()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    cpu.sort()
+    wall.sort()
+    return {"build_rows": sum(len(t.rows) for t in ruleset.tables) + sum(map(len, overlay["add_rows"].values())),
+            "build_cpu_ms_median": round(cpu[len(cpu) // 2] * 1000, 1), "build_cpu_ms_min": round(cpu[0] * 1000, 1),
+            "build_wall_ms_median": round(wall[len(wall) // 2] * 1000, 1),
+            "build_peak_mib": round(peak / 2**20, 2)}
+
+
 def run_decisions(sizes: tuple[int, ...], n: int, progress=lambda m: None) -> dict[str, Any]:
     from ..decisions.engine import CompiledRuleSet
     from ..decisions.jdm import export_jdm
@@ -176,6 +231,8 @@ def run_decisions(sizes: tuple[int, ...], n: int, progress=lambda m: None) -> di
     result["backtest_applications_per_s_core"] = round(len(batch) / elapsed)
     # CPU seconds of this process: what one core did, whatever share of it the machine's load left us
     result["backtest_applications_per_cpu_s"] = round(len(batch) / cpu)
+    progress(f"effective set build: {sizes[-1]} rules + a tenant overlay")
+    result.update(effective_build(rulesets[-1], tenant_overlay(rulesets[-1])))
     result["load_average"] = [round(x, 2) for x in os.getloadavg()]
     try:
         import zen
@@ -216,8 +273,13 @@ def run_decisions(sizes: tuple[int, ...], n: int, progress=lambda m: None) -> di
         problems.append(f"p99 {ours_summary['p99_ms']:.3f} ms > {TARGET_P99_MS} ms")
     if result["explain_cost_ratio"] > TARGET_EXPLAIN_RATIO:
         problems.append(f"explanation costs {result['explain_cost_ratio']}x > {TARGET_EXPLAIN_RATIO}x")
-    if result["backtest_applications_per_s_core"] < TARGET_BACKTEST_PER_S:
-        problems.append(f"back-test {result['backtest_applications_per_s_core']}/s < {TARGET_BACKTEST_PER_S}/s")
+    # "per core": applications per CPU-second of this process; the wall figure is what the machine's load left
+    if result["backtest_applications_per_cpu_s"] < TARGET_BACKTEST_PER_S:
+        problems.append(f"back-test {result['backtest_applications_per_cpu_s']}/CPU-s < {TARGET_BACKTEST_PER_S}/s")
+    if result["build_cpu_ms_median"] > TARGET_BUILD_MS:
+        problems.append(f"effective set build {result['build_cpu_ms_median']} ms CPU > {TARGET_BUILD_MS} ms")
+    if result["build_peak_mib"] > TARGET_BUILD_MIB:
+        problems.append(f"effective set build peak {result['build_peak_mib']} MiB > {TARGET_BUILD_MIB} MiB")
     if "speedup_vs_zen_p50" in result and result["speedup_vs_zen_p50"] < TARGET_RATIO:
         problems.append(f"only {result['speedup_vs_zen_p50']}x zen-engine < {TARGET_RATIO}x")
     result["ok"] = not problems

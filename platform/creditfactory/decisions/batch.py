@@ -20,7 +20,8 @@ import gc
 from bisect import bisect_left, bisect_right
 from collections import deque
 from functools import partial
-from itertools import accumulate, repeat
+from itertools import accumulate, compress, repeat
+from operator import itemgetter
 from typing import Any
 
 from .tables import CompiledTable
@@ -80,13 +81,15 @@ class _ColumnPlan:
             self.row_table[r] = distinct.setdefault(table, len(distinct))
         self.tables = list(distinct)
 
-    def codes(self, applications: list[dict]) -> bytes:
-        fact = self.fact
-        if fact is not None:
-            values = list(map(dict.get, applications, repeat(fact)))
-        else:
-            getter = self.getter
-            values = [getter(facts) for facts in applications]
+    def codes(self, applications: list[dict], values: Any = None) -> bytes:
+        """One byte per application: the code of its value (``values`` when already read, in order)."""
+        if values is None:
+            fact = self.fact
+            if fact is not None:
+                values = list(map(dict.get, applications, repeat(fact)))
+            else:
+                getter = self.getter
+                values = [getter(facts) for facts in applications]
         distinct = set(values)
         classes = {v.__class__ for v in distinct}
         if bool in classes and (int in classes or float in classes):
@@ -161,6 +164,28 @@ def plan_for(compiled) -> list[_TablePlan] | None:
     return plan
 
 
+def _read_facts(facts: list[str], applications: list[dict]) -> dict[str, Any]:
+    """fact -> its values over the batch, in order. When every application has every fact (stored
+    applications usually do), one ``itemgetter`` pass reads all of them and ``zip(*)`` turns the rows into
+    columns, both in C; otherwise ``dict.get`` per fact (a missing fact reads as None)."""
+    if len(facts) > 1:
+        try:
+            return dict(zip(facts, zip(*map(itemgetter(*facts), applications))))
+        except KeyError:
+            pass
+    return {fact: list(map(dict.get, applications, repeat(fact))) for fact in facts}
+
+
+def _spread(reasons: list[list[str]], m: int, n: int, reason: str) -> None:
+    """Append ``reason`` to the list of every application whose byte is set in ``m``, in C loops."""
+    buf = m.to_bytes(n, "little")
+    if m.bit_count() * 32 > n:
+        # dense: one pass of compress over the batch is cheaper than cutting the buffer at every hit
+        consume(map(list.append, compress(reasons, buf), repeat(reason)))
+    else:
+        consume(map(list.append, map(reasons.__getitem__, _ones(buf)), repeat(reason)))
+
+
 def backtest_batch(compiled, plans: list[_TablePlan], applications: list[dict]) -> list[tuple]:
     """(outcome, reason codes) per application, column-wise; raises _Unsupported for the row path."""
     n = len(applications)
@@ -168,10 +193,15 @@ def backtest_batch(compiled, plans: list[_TablePlan], applications: list[dict]) 
     reasons: list[list[str]] = [[] for _ in range(n)]
     by_severity = [0, 0, 0, 0]
     per_app_severity: bytearray | None = None
+    read: dict[str, Any] = {}  # fact -> values over the batch, shared by the tables that test it
     for plan in plans:
         # Each cell's set of applications is made when a row first needs it: most rows are emptied by their
         # first cell or two, so many cells are never made.
-        codes = [column.codes(applications) for column in plan.columns]
+        wanted = [column.fact for column in plan.columns if column.fact is not None and column.fact not in read]
+        if wanted:
+            read.update(_read_facts(wanted, applications))
+        codes = [column.codes(applications, read.get(column.fact) if column.fact is not None else None)
+                 for column in plan.columns]
         cell_sets: list[list[int | None]] = [[None] * len(column.tables) for column in plan.columns]
         tables = [column.tables for column in plan.columns]
         remaining = everyone
@@ -190,8 +220,8 @@ def backtest_batch(compiled, plans: list[_TablePlan], applications: list[dict]) 
             if first:
                 remaining ^= m
             row = plan.rows[r]
-            buf = m.to_bytes(n, "little")
             if row is None:  # computed outputs: per application
+                buf = m.to_bytes(n, "little")
                 if per_app_severity is None:
                     per_app_severity = bytearray(n)
                 i = buf.find(1)
@@ -206,7 +236,7 @@ def backtest_batch(compiled, plans: list[_TablePlan], applications: list[dict]) 
             else:
                 reason, severity = row
                 if reason:  # append to each matching application's list, every loop in C
-                    consume(map(list.append, map(reasons.__getitem__, _ones(buf)), repeat(reason)))
+                    _spread(reasons, m, n, reason)
                 if severity:
                     by_severity[severity] |= m
             if first and not remaining:
