@@ -188,3 +188,45 @@ def test_backtest_path_agrees_with_evaluate():
     facts = [{"ipc.repayment_ratio": r / 10, "application.amount": 30000, "bureau.has_bad_debt": b,
               "business.years_in_business": y} for r in range(10) for b in (True, False) for y in (0.5, 3)]
     assert standard.backtest(facts) == [(d.outcome, tuple(d.reason_codes)) for d in map(standard.evaluate, facts)]
+
+
+@pytest.mark.parametrize("text", ["< 5", "<=5", "> -3", ">= 0.25", ">- 2.5", "[1..2]", "(1..2]", "[ -1 .. 3.5 )",
+                                  "(0..0)", "< 05", "> 1.0", "[550..700]", "[0.5..1)"])
+def test_simple_cells_read_without_the_tokenizer_equal_the_full_parser(text, monkeypatch):
+    import re
+
+    from creditfactory.decisions import tables
+
+    fast = parse_cell(text)
+    never = re.compile("(?!)")
+    monkeypatch.setattr(tables, "_SIMPLE_COMPARISON", never)
+    monkeypatch.setattr(tables, "_SIMPLE_RANGE", never)
+    full = parse_cell(text)
+    assert fast == full
+    assert [type(v) for i in fast.intervals for v in i] == [type(v) for i in full.intervals for v in i]
+
+
+def test_overlay_changes_a_copy_equal_to_a_deep_copy_and_never_the_standard():
+    import copy
+
+    from creditfactory.bench.decisions import generate_ruleset, tenant_overlay
+    from creditfactory.decisions.overlay import apply_overlay
+
+    standard = generate_ruleset("approval", 300, seed=11)
+    standard.rules.append(ExpressionRule("R1", "applicant.age < 20", "refer", "R1", {"note": "'young'"},
+                                         optional=True))
+    standard.reasons["R1"] = ReasonCode("R1", "年轻", "young", "年龄 < 20", "age < 20")
+    before = copy.deepcopy(standard)
+    overlay = tenant_overlay(standard)
+    overlay["disable"] = ["R1"]
+    effective = apply_overlay(standard, overlay)
+    assert standard == before  # nothing of the standard changed
+    (row_id, cells), = overlay["tighten"].items()
+    index = [r.id for r in standard.tables[0].rows].index(row_id)
+    assert effective.tables[0].rows[index].cells == {**standard.tables[0].rows[index].cells, **cells}
+    assert effective.tables[0].rows[index].cells != standard.tables[0].rows[index].cells
+    assert not effective.rules[0].enabled and standard.rules[0].enabled
+    assert effective == apply_overlay(copy.deepcopy(standard), overlay)
+    effective.tables[0].rows[1].outputs["extra"] = "1"
+    effective.reasons["R1"].customer_en = "changed"
+    assert standard == before
