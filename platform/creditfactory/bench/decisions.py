@@ -194,7 +194,12 @@ def run_decisions(sizes: tuple[int, ...], n: int, progress=lambda m: None) -> di
         return [c.evaluate(facts) for c in compiled]
 
     def explained(facts):
-        return [c.evaluate(facts, explain=True) for c in compiled]
+        # what an explanation is: every fired rule with the values it read, and the reason texts
+        out = []
+        for c in compiled:
+            decision = c.evaluate(facts, explain=True)
+            out.append((decision, c.explain(decision)))
+        return out
 
     for facts in applicants:  # warm-up
         plain(facts)

@@ -108,7 +108,7 @@ class RuleSet:
                                          default=str).encode()).hexdigest()
 
 
-@dataclass(slots=True, eq=False)
+@dataclass(slots=True)
 class FiredRule:
     """A row or rule that fired: what it decided and, when explained, the values it read."""
 
@@ -122,53 +122,6 @@ class FiredRule:
     def as_dict(self) -> dict[str, Any]:
         return {"rule_id": self.rule_id, "table_id": self.table_id, "action": self.action,
                 "reason_code": self.reason_code, "outputs": self.outputs, "values": self.values}
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, FiredRule):
-            return NotImplemented
-        return (self.rule_id, self.table_id, self.action, self.reason_code, self.outputs, self.values) == \
-            (other.rule_id, other.table_id, other.action, other.reason_code, other.outputs, other.values)
-
-    __hash__ = None  # type: ignore[assignment]
-
-
-_VALUES_SLOT = FiredRule.__dict__["values"]
-
-
-class _ExplainedRule(FiredRule):
-    """A fired table row whose ``values`` are read on first access from the decision's snapshot of the facts.
-
-    A decision with explanations fires ~17 rows across three stages; building each row's small dict of
-    values eagerly cost about as much as the plain decision's own work. The snapshot (one C-level copy of
-    the facts per stage) keeps the values those of the moment of the decision whatever the caller does
-    with its dict afterwards.
-    """
-
-    __slots__ = ("_snapshot", "_names")
-
-    def __init__(self, fired: FiredRule, outputs: dict[str, Any], snapshot: dict[str, Any],
-                 names: tuple[str, ...]):
-        self.rule_id = fired.rule_id
-        self.table_id = fired.table_id
-        self.action = fired.action
-        self.reason_code = fired.reason_code
-        self.outputs = outputs
-        self._snapshot = snapshot
-        self._names = names
-
-    @property  # type: ignore[override]
-    def values(self) -> dict[str, Any] | None:
-        names = self._names
-        if names is not None:
-            snapshot = self._snapshot
-            _VALUES_SLOT.__set__(self, {name: snapshot.get(name) for name in names})
-            self._names = self._snapshot = None
-        return _VALUES_SLOT.__get__(self)
-
-    @values.setter
-    def values(self, values: dict[str, Any] | None) -> None:
-        _VALUES_SLOT.__set__(self, values)
-        self._names = self._snapshot = None
 
 
 @dataclass
@@ -251,6 +204,7 @@ class CompiledRuleSet:
             if fact is not None:
                 self._checks.append((name, fact))
         self.default = DEFAULT_OUTCOME[self.stage]
+        self._texts: dict[tuple[str, str], dict[str, str]] = {}
         self._fast_checks = tuple((name, _EXACT_CLASSES[fact.type]) for name, fact in self._checks)
         # The same check a type at a time, every loop in C: facts of one type, and the classes (None's too)
         # accepted without a second look.
@@ -304,7 +258,6 @@ class CompiledRuleSet:
         outputs: dict[str, Any] = {}
         severity = 0
         reasons: list[str] = []
-        snapshot = dict(facts) if explain else None
         for t, prebuilt in zip(self.tables, self._prebuilt):
             hits = t.hits(facts)
             if explain and hits:
@@ -314,7 +267,8 @@ class CompiledRuleSet:
                 if ready is not None:
                     rule, s, out = ready
                     if explain:
-                        rule = _ExplainedRule(rule, out, snapshot, read[r])
+                        rule = FiredRule(rule.rule_id, rule.table_id, rule.action, rule.reason_code, out,
+                                         {name: get(name) for name in read[r]})
                     fired.append(rule)
                     if s > severity:
                         severity = s
@@ -434,12 +388,14 @@ class CompiledRuleSet:
     def explain(self, decision: Decision, locale: str = "zh", audience: str = "customer") -> list[dict[str, Any]]:
         """Reason texts for a decision, in the order the reasons fired (customer- or staff-facing)."""
         lang = "zh" if locale.startswith("zh") else "en"
-        texts = []
-        for code in dict.fromkeys(decision.reason_codes):
-            reason = self.ruleset.reasons.get(code)
-            text = getattr(reason, f"{audience}_{lang}") if reason else code
-            texts.append({"code": code, "text": text})
-        return texts
+        by_code = self._texts.get((audience, lang))
+        if by_code is None:
+            # one audience's texts in one language, looked up once per compiled set rather than per reason
+            attribute = f"{audience}_{lang}"
+            by_code = {code: getattr(reason, attribute) for code, reason in self.ruleset.reasons.items()}
+            self._texts[(audience, lang)] = by_code
+        text = by_code.get
+        return [{"code": code, "text": text(code, code)} for code in dict.fromkeys(decision.reason_codes)]
 
 
 def _read(facts: dict, field_text: str) -> Any:
