@@ -25,7 +25,7 @@ from typing import Any
 from ..errors import DomainError
 from .expressions import RuleSyntaxError, compile_expression
 from .facts import CATALOGUE, FactCatalogue, FactError, FactType
-from .tables import CompiledTable, DecisionTable, compile_table
+from .tables import CompiledTable, DecisionTable, compile_table, values_reader
 
 
 class Stage(str, enum.Enum):
@@ -146,6 +146,7 @@ class _CompiledRule:
     fn: Any
     outputs: list[tuple[str, Any]]
     facts: tuple[str, ...]
+    values: Any  # reader(get) -> the values an explanation shows
 
 
 _PYTHON_TYPES = {FactType.NUMBER: (int, float), FactType.STRING: (str,), FactType.BOOLEAN: (bool,)}
@@ -185,7 +186,8 @@ class CompiledRuleSet:
             for name, text in rule.outputs.items():
                 out = compile_expression(str(text), catalogue=catalogue, where=f"{where}, output {name}")
                 outs.append((name, out.fn))
-            self.rules.append(_CompiledRule(rule, compiled.fn, outs, tuple(sorted(compiled.facts))))
+            facts = tuple(sorted(compiled.facts))
+            self.rules.append(_CompiledRule(rule, compiled.fn, outs, facts, values_reader(facts)))
         for t in self.tables:
             for r, out in enumerate(t.row_outputs):
                 for name, value, fn in out:
@@ -261,14 +263,14 @@ class CompiledRuleSet:
         for t, prebuilt in zip(self.tables, self._prebuilt):
             hits = t.hits(facts)
             if explain and hits:
-                read = t.row_read
+                read = t.row_values
             for r in hits:
                 ready = prebuilt[r]
                 if ready is not None:
                     rule, s, out = ready
                     if explain:
                         rule = FiredRule(rule.rule_id, rule.table_id, rule.action, rule.reason_code, out,
-                                         {name: get(name) for name in read[r]})
+                                         read[r](get))
                     fired.append(rule)
                     if s > severity:
                         severity = s
@@ -283,7 +285,7 @@ class CompiledRuleSet:
                 reason = out.pop("reason_code", None)
                 values = None
                 if explain:
-                    values = {name: get(name) for name in t.row_read[r]}
+                    values = t.row_values[r](get)
                 fired.append(FiredRule(t.row_ids[r], t.table.id, action, reason, out, values))
                 if action:
                     s = _SEVERITY[action]
@@ -297,7 +299,7 @@ class CompiledRuleSet:
             if cr.fn(facts) is True:
                 rule = cr.rule
                 out = {name: fn(facts) for name, fn in cr.outputs}
-                values = {name: facts.get(name) for name in cr.facts} if explain else None
+                values = cr.values(get) if explain else None
                 fired.append(FiredRule(rule.id, None, rule.action or None, rule.reason_code or None, out, values))
                 if rule.action:
                     s = _SEVERITY[rule.action]

@@ -455,8 +455,25 @@ class CompiledTable:
             self._row_read = read
         return read
 
+    @property
+    def row_values(self) -> list[Callable[[Callable[[str], Any]], dict[str, Any]]]:
+        """Per row, ``reader(facts.get)`` -> the values its explanation shows (rows reading the same facts
+        share one reader)."""
+        readers = self._row_values
+        if readers is None:
+            cache: dict[tuple[str, ...], Callable] = {}
+            readers = []
+            for names in self.row_read:
+                reader = cache.get(names)
+                if reader is None:
+                    reader = cache[names] = values_reader(names)
+                readers.append(reader)
+            self._row_values = readers
+        return readers
+
     def __post_init__(self) -> None:
         self._row_read: list[tuple[str, ...]] | None = None
+        self._row_values: list[Callable] | None = None
         # Columns as plain tuples, most selective first: a row set emptied early stops the loop.
         plan = [(c.fact, c.getter, c.breakpoints, c.segment_masks, c.discrete, c.discrete_default, c.null_mask)
                 for c in self.columns]
@@ -496,6 +513,33 @@ class CompiledTable:
             if self.row_priority[r] > self.row_priority[best]:
                 best = r
         return [best]
+
+
+def values_reader(names: tuple[str, ...]) -> Callable[[Callable[[str], Any]], dict[str, Any]]:
+    """``reader(get)`` -> ``{name: get(name) for name in names}``, in that order.
+
+    Written out as a dict display for the usual 1–6 names: a comprehension makes a function object and a
+    frame and loops, which made an explained decision's ~17 small dicts cost about a third of the decision.
+    """
+    if len(names) == 1:
+        a, = names
+        return lambda get: {a: get(a)}
+    if len(names) == 2:
+        a, b = names
+        return lambda get: {a: get(a), b: get(b)}
+    if len(names) == 3:
+        a, b, c = names
+        return lambda get: {a: get(a), b: get(b), c: get(c)}
+    if len(names) == 4:
+        a, b, c, d = names
+        return lambda get: {a: get(a), b: get(b), c: get(c), d: get(d)}
+    if len(names) == 5:
+        a, b, c, d, e = names
+        return lambda get: {a: get(a), b: get(b), c: get(c), d: get(d), e: get(e)}
+    if len(names) == 6:
+        a, b, c, d, e, f = names
+        return lambda get: {a: get(a), b: get(b), c: get(c), d: get(d), e: get(e), f: get(f)}
+    return lambda get: {name: get(name) for name in names}
 
 
 def _getter(field_text: str, catalogue: FactCatalogue | None, where: str) -> tuple[Callable, str, frozenset]:
