@@ -230,3 +230,24 @@ def test_overlay_changes_a_copy_equal_to_a_deep_copy_and_never_the_standard():
     effective.tables[0].rows[1].outputs["extra"] = "1"
     effective.reasons["R1"].customer_en = "changed"
     assert standard == before
+
+
+def test_reason_texts_in_first_fired_order_for_every_kind_of_code():
+    table = DecisionTable("t", "", "collect", [Column("age", "applicant.age")],
+                          [Column("reason", "reason_code"), Column("action", "action")],
+                          [Row("r1", {"age": "< 30"}, {"reason": "'YOUNG'", "action": "'refer'"}),
+                           Row("r2", {"age": "< 40"}, {"reason": "channel.code"}),
+                           Row("r3", {"age": "< 50"}, {"reason": "'NOTEXT'"}),
+                           Row("r4", {"age": "< 60"}, {"reason": "'YOUNG'"})])
+    ruleset = RuleSet("s", Stage.APPROVAL, "", [table], [ExpressionRule("e1", "applicant.age < 25", "", "RULE")],
+                      {"YOUNG": ReasonCode("YOUNG", "年轻", "young", "年龄小", "age below 30"),
+                       "RULE": ReasonCode("RULE", "规则", "rule", "规则命中", "rule hit")})
+    engine = CompiledRuleSet(ruleset)
+    d = engine.evaluate({"applicant.age": 20, "channel.code": "app"})
+    assert d.reason_codes == ["YOUNG", "app", "NOTEXT", "YOUNG", "RULE"]
+    assert engine.explain(d, "zh_Hans_CN") == [{"code": "YOUNG", "text": "年轻"}, {"code": "app", "text": "app"},
+                                               {"code": "NOTEXT", "text": "NOTEXT"}, {"code": "RULE", "text": "规则"}]
+    texts = engine.explain(d, "en", "staff")
+    assert [t["text"] for t in texts] == ["age below 30", "app", "NOTEXT", "rule hit"]
+    texts[0]["text"] = "changed"  # each call hands out its own dicts
+    assert engine.explain(d, "en", "staff")[0]["text"] == "age below 30"

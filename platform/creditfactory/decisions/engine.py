@@ -206,7 +206,7 @@ class CompiledRuleSet:
             if fact is not None:
                 self._checks.append((name, fact))
         self.default = DEFAULT_OUTCOME[self.stage]
-        self._texts: dict[tuple[str, str], dict[str, str]] = {}
+        self._texts: dict[tuple[str, str], _TextEntries] = {}
         self._fast_checks = tuple((name, _EXACT_CLASSES[fact.type]) for name, fact in self._checks)
         # The same check a type at a time, every loop in C: facts of one type, and the classes (None's too)
         # accepted without a second look.
@@ -389,15 +389,28 @@ class CompiledRuleSet:
 
     def explain(self, decision: Decision, locale: str = "zh", audience: str = "customer") -> list[dict[str, Any]]:
         """Reason texts for a decision, in the order the reasons fired (customer- or staff-facing)."""
-        lang = "zh" if locale.startswith("zh") else "en"
-        by_code = self._texts.get((audience, lang))
-        if by_code is None:
-            # one audience's texts in one language, looked up once per compiled set rather than per reason
-            attribute = f"{audience}_{lang}"
-            by_code = {code: getattr(reason, attribute) for code, reason in self.ruleset.reasons.items()}
-            self._texts[(audience, lang)] = by_code
-        text = by_code.get
-        return [{"code": code, "text": text(code, code)} for code in dict.fromkeys(decision.reason_codes)]
+        entries = self._texts.get((locale, audience))
+        if entries is None:
+            entries = self._texts[(locale, audience)] = self._text_entries(locale, audience)
+        # a copy of each code's entry, first occurrence order, every loop in C
+        return list(map(dict.copy, map(entries.__getitem__, dict.fromkeys(decision.reason_codes))))
+
+    def _text_entries(self, locale: str, audience: str) -> "_TextEntries":
+        """``{"code", "text"}`` of every reason code the rule set can give, in one audience and language."""
+        attribute = f"{audience}_{'zh' if locale.startswith('zh') else 'en'}"
+        texts = {code: getattr(reason, attribute) for code, reason in self.ruleset.reasons.items()}
+        codes = set(texts)
+        for rows in self._prebuilt:
+            codes.update(ready[0].reason_code for ready in rows if ready is not None and ready[0].reason_code)
+        codes.update(cr.rule.reason_code for cr in self.rules if cr.rule.reason_code)
+        return _TextEntries({code: {"code": code, "text": texts.get(code, code)} for code in codes})
+
+
+class _TextEntries(dict):
+    """Reason code -> its ``{"code", "text"}`` entry; a code only a computed output gives reads as itself."""
+
+    def __missing__(self, code: str) -> dict[str, str]:
+        return {"code": code, "text": code}
 
 
 def _read(facts: dict, field_text: str) -> Any:
