@@ -36,15 +36,6 @@ _STRONGEST = bytes(3 if b & 4 else 2 if b & 2 else 1 if b & 1 else 0 for b in ra
 
 consume = partial(deque, maxlen=0)
 _plus_one = (1).__add__
-_minus_one = (-1).__add__
-
-
-def _ones(buf: bytes):
-    """Indexes of the 1 bytes of ``buf``, iterated in C over the hits only (not over every byte): the lengths of
-    the runs between them, accumulated."""
-    parts = buf.split(b"\x01")
-    parts.pop()
-    return map(_minus_one, accumulate(map(_plus_one, map(len, parts))))
 
 
 class _ColumnPlan:
@@ -176,14 +167,20 @@ def _read_facts(facts: list[str], applications: list[dict]) -> dict[str, Any]:
     return {fact: list(map(dict.get, applications, repeat(fact))) for fact in facts}
 
 
-def _spread(reasons: list[list[str]], m: int, n: int, reason: str) -> None:
-    """Append ``reason`` to the list of every application whose byte is set in ``m``, in C loops."""
+def _spread(reasons: list[list[str]], after_none: list, m: int, n: int, reason: str) -> None:
+    """Append ``reason`` to the list of every application whose byte is set in ``m``, in C loops.
+
+    Sparse rows cut the hit bytes at every hit and accumulate the run lengths (+ 1 each): that gives each
+    hit's position + 1, so ``after_none`` (``[None, *reasons]``) is indexed with it directly."""
     buf = m.to_bytes(n, "little")
     if m.bit_count() * 32 > n:
         # dense: one pass of compress over the batch is cheaper than cutting the buffer at every hit
         consume(map(list.append, compress(reasons, buf), repeat(reason)))
     else:
-        consume(map(list.append, map(reasons.__getitem__, _ones(buf)), repeat(reason)))
+        parts = buf.split(b"\x01")
+        parts.pop()
+        consume(map(list.append, map(after_none.__getitem__, accumulate(map(_plus_one, map(len, parts)))),
+                    repeat(reason)))
 
 
 def backtest_batch(compiled, plans: list[_TablePlan], applications: list[dict]) -> list[tuple]:
@@ -191,6 +188,7 @@ def backtest_batch(compiled, plans: list[_TablePlan], applications: list[dict]) 
     n = len(applications)
     everyone = int.from_bytes(b"\x01" * n, "little")
     reasons: list[list[str]] = [[] for _ in range(n)]
+    after_none = [None, *reasons]
     by_severity = [0, 0, 0, 0]
     per_app_severity: bytearray | None = None
     read: dict[str, Any] = {}  # fact -> values over the batch, shared by the tables that test it
@@ -236,7 +234,7 @@ def backtest_batch(compiled, plans: list[_TablePlan], applications: list[dict]) 
             else:
                 reason, severity = row
                 if reason:  # append to each matching application's list, every loop in C
-                    _spread(reasons, m, n, reason)
+                    _spread(reasons, after_none, m, n, reason)
                 if severity:
                     by_severity[severity] |= m
             if first and not remaining:
