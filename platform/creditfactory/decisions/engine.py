@@ -209,7 +209,7 @@ class CompiledRuleSet:
             if fact is not None:
                 self._checks.append((name, fact))
         self.default = DEFAULT_OUTCOME[self.stage]
-        self._texts: dict[str, dict[str, str]] = {}
+        self._texts: dict[tuple[str, str], dict[str, str]] = {}
         self._fast_checks = tuple((name, _EXACT_CLASSES[fact.type]) for name, fact in self._checks)
         # The same check a type at a time, every loop in C: facts of one type, and the classes (None's too)
         # accepted without a second look.
@@ -400,15 +400,19 @@ class CompiledRuleSet:
 
     def explain(self, decision: Decision, locale: str = "zh", audience: str = "customer") -> list[dict[str, Any]]:
         """Reason texts for a decision, in the order the reasons fired (customer- or staff-facing)."""
-        attribute = f"{audience}_{'zh' if locale[:2] == 'zh' else 'en'}"
-        by_code = self._texts.get(attribute)
+        by_code = self._texts.get((locale, audience))
         if by_code is None:
-            # one audience's texts in one language, looked up once per compiled set rather than per reason
-            by_code = {code: getattr(reason, attribute) for code, reason in self.ruleset.reasons.items()}
-            if audience in ("customer", "staff"):
-                self._texts[attribute] = by_code
+            by_code = self._reason_texts(locale, audience)
         text = by_code.get
         return [{"code": code, "text": text(code, code)} for code in dict.fromkeys(decision.reason_codes)]
+
+    def _reason_texts(self, locale: str, audience: str) -> dict[str, str]:
+        """Code -> text for one audience in one language, looked up once per compiled set, not per reason."""
+        attribute = f"{audience}_{'zh' if locale.startswith('zh') else 'en'}"
+        by_code = {code: getattr(reason, attribute) for code, reason in self.ruleset.reasons.items()}
+        if audience in ("customer", "staff") and len(self._texts) < 16:  # locales come from requests: bounded
+            self._texts[(locale, audience)] = by_code
+        return by_code
 
 
 def _read(facts: dict, field_text: str) -> Any:
