@@ -20,14 +20,17 @@ import gc
 from bisect import bisect_left, bisect_right
 from collections import deque
 from functools import partial
-from itertools import accumulate, compress, repeat
-from operator import itemgetter
+from itertools import accumulate, chain, compress, repeat
+from operator import getitem, itemgetter
 from typing import Any
 
 from .tables import CompiledTable
 
 #: Applications per batch: the big-integer operations are linear in it; the per-row overhead is not.
 BATCH = 50_000
+#: Reading a plane per application costs about an eighth of spreading one hit: packing pays while the
+#: planes are fewer than this many times the hits per application.
+PLANES_PER_HIT = 8
 _ZERO_ONE = bytes.maketrans(b"01", b"\x00\x01")
 _SEVERITY = {"approve": 1, "refer": 2, "decline": 3}
 #: Byte value with bit0 = approve, bit1 = refer, bit2 = decline present -> the strongest severity.
@@ -137,6 +140,7 @@ class _TablePlan:
         self.row_cells = [tuple((ci, col.row_table[r]) for ci, col in enumerate(self.columns) if r in col.row_table)
                           for r in range(n_rows)]
         self.rows = rows  # (reason code, severity) or None when outputs are computed
+        self.constant = None not in rows
 
 
 def plan_for(compiled) -> list[_TablePlan] | None:
@@ -183,6 +187,70 @@ def _spread(reasons: list[list[str]], after_none: list, m: int, n: int, reason: 
                     repeat(reason)))
 
 
+class _Planes:
+    """A table's matching rows (with their reasons), packed 8 to a byte per application.
+
+    Spreading row by row appends one reason per hit (~10 per application in a 3,000-rule stage), each hit
+    costing several C calls. Packed, row *k* is bit *k % 8* of plane *k // 8*: one shift and one OR per row.
+    At the end each application's byte in every plane is read at once (a strided slice of the joined planes)
+    and each byte value maps to the tuple of its rows' reasons through a 256-entry table per plane, so an
+    application costs one lookup per plane instead of several calls per hit. Used when the planes are few
+    against the hits per application; otherwise the rows are unpacked and spread one by one.
+    """
+
+    __slots__ = ("n", "planes", "reasons", "plane", "slot", "current", "hits")
+
+    def __init__(self, n: int):
+        self.n = n
+        self.planes: list[int] = []
+        self.reasons: list[list[str]] = []
+        self.plane = 0
+        self.slot = 0
+        self.current: list[str] = []
+        self.hits = 0
+
+    def add(self, m: int, reason: str) -> None:
+        self.plane |= m << self.slot
+        self.current.append(reason)
+        self.hits += m.bit_count()
+        self.slot += 1
+        if self.slot == 8:
+            self._flush()
+
+    def _flush(self) -> None:
+        self.planes.append(self.plane)
+        self.reasons.append(self.current)
+        self.plane, self.slot, self.current = 0, 0, []
+
+    def spread(self, reasons: list[list[str]], after_none: list, everyone: int) -> None:
+        if self.slot:
+            self._flush()
+        if not self.planes:
+            return
+        n = self.n
+        if len(self.planes) > PLANES_PER_HIT * (self.hits / n + 1):  # many rows, few hits: one by one
+            for plane, plane_reasons in zip(self.planes, self.reasons):
+                for bit, reason in enumerate(plane_reasons):
+                    _spread(reasons, after_none, (plane >> bit) & everyone, n, reason)
+            return
+        joined = b"".join([plane.to_bytes(n, "little") for plane in self.planes])
+        tables = [_byte_reasons(tuple(plane_reasons)) for plane_reasons in self.reasons]
+        # per application: its byte in each plane (a strided slice), each byte -> its rows' reasons, joined
+        columns = map(joined.__getitem__, map(slice, range(n), repeat(None), repeat(n)))
+        per_application = map(tuple, map(chain.from_iterable, map(map, repeat(getitem), repeat(tables), columns)))
+        consume(map(list.extend, reasons, per_application))
+
+
+def _byte_reasons(reasons: tuple[str, ...]) -> list[tuple[str, ...]]:
+    """For each byte value 0–255, the reasons of its set bits, lowest bit first (bit k = ``reasons[k]``)."""
+    table: list[tuple[str, ...]] = [()] * 256
+    for k, reason in enumerate(reasons):
+        high = 1 << k
+        for b in range(high):
+            table[b | high] = table[b] + (reason,)
+    return table
+
+
 def backtest_batch(compiled, plans: list[_TablePlan], applications: list[dict]) -> list[tuple]:
     """(outcome, reason codes) per application, column-wise; raises _Unsupported for the row path."""
     n = len(applications)
@@ -204,6 +272,9 @@ def backtest_batch(compiled, plans: list[_TablePlan], applications: list[dict]) 
         tables = [column.tables for column in plan.columns]
         remaining = everyone
         first = plan.policy == "first"
+        # When every row's reason is a constant, the table's reasons are gathered per application at the end
+        # from "planes": 8 matching rows per byte of each application (see _spread_planes).
+        planes = _Planes(n) if plan.constant else None
         for r, cells in enumerate(plan.row_cells):
             m = remaining if first else everyone
             for ci, ti in cells:
@@ -233,12 +304,17 @@ def backtest_batch(compiled, plans: list[_TablePlan], applications: list[dict]) 
                     i = buf.find(1, i + 1)
             else:
                 reason, severity = row
-                if reason:  # append to each matching application's list, every loop in C
-                    _spread(reasons, after_none, m, n, reason)
+                if reason:
+                    if planes is not None:
+                        planes.add(m, reason)
+                    else:  # append to each matching application's list, every loop in C
+                        _spread(reasons, after_none, m, n, reason)
                 if severity:
                     by_severity[severity] |= m
             if first and not remaining:
                 break
+        if planes is not None:
+            planes.spread(reasons, after_none, everyone)
     rules = [(cr.fn, _SEVERITY.get(cr.rule.action, 0), cr.rule.reason_code or None) for cr in compiled.rules]
     if rules:
         if per_app_severity is None:
