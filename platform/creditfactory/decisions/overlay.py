@@ -15,7 +15,6 @@ may only fire for more applicants, an approve row only for fewer — and ``locke
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import math
