@@ -251,3 +251,26 @@ def test_reason_texts_in_first_fired_order_for_every_kind_of_code():
     assert [t["text"] for t in texts] == ["age below 30", "app", "NOTEXT", "rule hit"]
     texts[0]["text"] = "changed"  # each call hands out its own dicts
     assert engine.explain(d, "en", "staff")[0]["text"] == "age below 30"
+
+
+def test_compiled_per_distinct_cell_matches_reference_semantics_and_constrained_columns():
+    # three columns, two of them sharing an id (both read the row's cell), cells repeating across rows
+    rng = random.Random(12)
+    texts = ["< 3", "[2..5]", ">= 4", "", "-", "  ", "!= 2", "not in [1, 4]", "1, 3", "null"]
+    for _ in range(20):
+        rows = []
+        for i in range(60):
+            cells = {c: rng.choice(texts) for c in ("a", "b") if rng.random() < 0.8}
+            rows.append(Row(f"r{i}", cells, {"o": str(i)}))
+        table = DecisionTable("t", "", "collect", [Column("a", "x"), Column("b", "y"), Column("a", "z")],
+                              [Column("o", "o")], rows)
+        compiled = compile_table(table, catalogue=None)
+        for row, tested in zip(rows, compiled.row_constrained):
+            expected = [p for p, c in enumerate(("a", "b", "a")) if not parse_cell(row.cells.get(c, "")).any]
+            assert list(tested) == expected
+        for _ in range(30):
+            facts = {k: rng.choice([None, 0, 1, 2, 3, 4.5, 6]) for k in ("x", "y", "z")}
+            expected = [i for i, row in enumerate(rows)
+                        if all(parse_cell(row.cells.get(c, "")).accepts(facts[f])
+                               for c, f in (("a", "x"), ("b", "y"), ("a", "z")))]
+            assert compiled.hits(facts) == expected

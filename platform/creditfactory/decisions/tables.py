@@ -630,16 +630,18 @@ def _compile_table(table: DecisionTable, catalogue: FactCatalogue | None) -> Com
     cell_cache: dict[str, CellTest] = {}  # cells repeat across rows ('< 18', "'app'"); parse each text once
     used: set[str] = set()
     column_facts: list[frozenset[str]] = []
-    #: column id -> (position, text -> cell): which columns each row constrains, for explanations
-    parsed_columns: dict[str, tuple[int, dict[str, CellTest]]] = {}
+    #: column id -> [(position, text -> cell)]: which columns each row constrains, for explanations
+    parsed_columns: dict[str, list[tuple[int, dict[str, CellTest]]]] = {}
     # The cell texts column by column, read row by row over the cells each row HAS (a few of the columns)
-    number_of = {column.id: i for i, column in enumerate(table.inputs)}
+    numbers_of: dict[str, list[int]] = {}  # column id -> its input columns (an id used twice reads twice)
+    for i, column in enumerate(table.inputs):
+        numbers_of.setdefault(column.id, []).append(i)
     column_texts: list[list[str]] = [[""] * len(rows) for _ in table.inputs]
     for r, row in enumerate(rows):
         for column_id, text in row.cells.items():
-            i = number_of.get(column_id)
-            if i is not None and text:
-                column_texts[i][r] = text
+            if text:
+                for i in numbers_of.get(column_id, ()):
+                    column_texts[i][r] = text
     for column, texts in zip(table.inputs, column_texts):
         where = f"table {table.id}, input {column.id}"
         getter, kind, facts = _getter(column.field, catalogue, where)
@@ -670,7 +672,7 @@ def _compile_table(table: DecisionTable, catalogue: FactCatalogue | None) -> Com
                 raise RuleSyntaxError("a cell cannot mix dates and numbers", 1, row.cells.get(column.id, ""),
                                       cell_where)
             cells[cell_text] = cell
-        parsed_columns[column.id] = (position, cells)
+        parsed_columns.setdefault(column.id, []).append((position, cells))
         kinds = set().union(*(c.kinds for c in cells.values())) if cells else set()
         if "date" in kinds and "number" in kinds:
             raise RuleSyntaxError("column mixes dates and numbers", 1, column.field, where)
@@ -686,9 +688,9 @@ def _compile_table(table: DecisionTable, catalogue: FactCatalogue | None) -> Com
     for row in rows:
         tested = []
         for column_id, text in row.cells.items():
-            parsed = parsed_columns.get(column_id)
-            if parsed is not None and not parsed[1][text or ""].any:
-                tested.append(parsed[0])
+            for position, cells in parsed_columns.get(column_id, ()):
+                if not cells[text or ""].any:
+                    tested.append(position)
         tested.sort()
         constrained.append(tuple(tested))
     outputs: list[list[tuple[str, Any, Callable | None]]] = []
