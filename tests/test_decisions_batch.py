@@ -30,6 +30,37 @@ def test_column_wise_back_test_equals_evaluate(stage, size, seed, monkeypatch):
     assert compiled.backtest_rows(applications) == _expected(compiled, applications)
 
 
+@pytest.mark.parametrize("planes_per_hit", [8, 0])  # reasons gathered from packed planes, or row by row
+def test_complete_applications_read_in_one_pass_and_dense_and_sparse_rows_agree(planes_per_hit, monkeypatch):
+    monkeypatch.setattr(batch, "PLANES_PER_HIT", planes_per_hit)
+    # every application has every fact: the one-pass itemgetter read; 3,000 rows over 2,000 applications give
+    # rows that hit a few applications and rows that hit many (the two ways of spreading reasons)
+    compiled = CompiledRuleSet(generate_ruleset("approval", 3000, seed=4))
+    rng = random.Random(4)
+    applications = [generate_applicant(rng) for _ in range(2000)]
+    plan = batch.plan_for(compiled)
+    facts = [c.fact for c in plan[0].columns]
+    assert all(set(facts) <= set(a) for a in applications)
+    read = batch._read_facts(facts, applications)
+    assert read == {f: tuple(a[f] for a in applications) for f in facts}
+    hits = [m.bit_count() for m in _row_sets(compiled, applications)]
+    assert any(h * 32 > len(applications) for h in hits) and any(0 < h * 32 <= len(applications) for h in hits)
+    assert compiled.backtest(applications) == _expected(compiled, applications)
+    first = generate_ruleset("approval", 3000, seed=4)
+    first.tables[0].hit_policy = "first"
+    compiled = CompiledRuleSet(first)
+    assert compiled.backtest(applications) == _expected(compiled, applications)
+
+
+def _row_sets(compiled, applications):
+    table = compiled.tables[0]
+    sets = [0] * len(table.row_ids)
+    for i, facts in enumerate(applications):
+        for r in table.hits(facts):
+            sets[r] |= 1 << i
+    return sets
+
+
 def test_standard_sets_with_first_policy_rules_and_computed_outputs_agree():
     import json
     import pathlib

@@ -188,3 +188,89 @@ def test_backtest_path_agrees_with_evaluate():
     facts = [{"ipc.repayment_ratio": r / 10, "application.amount": 30000, "bureau.has_bad_debt": b,
               "business.years_in_business": y} for r in range(10) for b in (True, False) for y in (0.5, 3)]
     assert standard.backtest(facts) == [(d.outcome, tuple(d.reason_codes)) for d in map(standard.evaluate, facts)]
+
+
+@pytest.mark.parametrize("text", ["< 5", "<=5", "> -3", ">= 0.25", ">- 2.5", "[1..2]", "(1..2]", "[ -1 .. 3.5 )",
+                                  "(0..0)", "< 05", "> 1.0", "[550..700]", "[0.5..1)"])
+def test_simple_cells_read_without_the_tokenizer_equal_the_full_parser(text, monkeypatch):
+    import re
+
+    from creditfactory.decisions import tables
+
+    fast = parse_cell(text)
+    never = re.compile("(?!)")
+    monkeypatch.setattr(tables, "_SIMPLE_COMPARISON", never)
+    monkeypatch.setattr(tables, "_SIMPLE_RANGE", never)
+    full = parse_cell(text)
+    assert fast == full
+    assert [type(v) for i in fast.intervals for v in i] == [type(v) for i in full.intervals for v in i]
+
+
+def test_overlay_changes_a_copy_equal_to_a_deep_copy_and_never_the_standard():
+    import copy
+
+    from creditfactory.bench.decisions import generate_ruleset, tenant_overlay
+    from creditfactory.decisions.overlay import apply_overlay
+
+    standard = generate_ruleset("approval", 300, seed=11)
+    standard.rules.append(ExpressionRule("R1", "applicant.age < 20", "refer", "R1", {"note": "'young'"},
+                                         optional=True))
+    standard.reasons["R1"] = ReasonCode("R1", "年轻", "young", "年龄 < 20", "age < 20")
+    before = copy.deepcopy(standard)
+    overlay = tenant_overlay(standard)
+    overlay["disable"] = ["R1"]
+    effective = apply_overlay(standard, overlay)
+    assert standard == before  # nothing of the standard changed
+    (row_id, cells), = overlay["tighten"].items()
+    index = [r.id for r in standard.tables[0].rows].index(row_id)
+    assert effective.tables[0].rows[index].cells == {**standard.tables[0].rows[index].cells, **cells}
+    assert effective.tables[0].rows[index].cells != standard.tables[0].rows[index].cells
+    assert not effective.rules[0].enabled and standard.rules[0].enabled
+    assert effective == apply_overlay(copy.deepcopy(standard), overlay)
+    effective.tables[0].rows[1].outputs["extra"] = "1"
+    effective.reasons["R1"].customer_en = "changed"
+    assert standard == before
+
+
+def test_reason_texts_in_first_fired_order_for_every_kind_of_code():
+    table = DecisionTable("t", "", "collect", [Column("age", "applicant.age")],
+                          [Column("reason", "reason_code"), Column("action", "action")],
+                          [Row("r1", {"age": "< 30"}, {"reason": "'YOUNG'", "action": "'refer'"}),
+                           Row("r2", {"age": "< 40"}, {"reason": "channel.code"}),
+                           Row("r3", {"age": "< 50"}, {"reason": "'NOTEXT'"}),
+                           Row("r4", {"age": "< 60"}, {"reason": "'YOUNG'"})])
+    ruleset = RuleSet("s", Stage.APPROVAL, "", [table], [ExpressionRule("e1", "applicant.age < 25", "", "RULE")],
+                      {"YOUNG": ReasonCode("YOUNG", "年轻", "young", "年龄小", "age below 30"),
+                       "RULE": ReasonCode("RULE", "规则", "rule", "规则命中", "rule hit")})
+    engine = CompiledRuleSet(ruleset)
+    d = engine.evaluate({"applicant.age": 20, "channel.code": "app"})
+    assert d.reason_codes == ["YOUNG", "app", "NOTEXT", "YOUNG", "RULE"]
+    assert engine.explain(d, "zh_Hans_CN") == [{"code": "YOUNG", "text": "年轻"}, {"code": "app", "text": "app"},
+                                               {"code": "NOTEXT", "text": "NOTEXT"}, {"code": "RULE", "text": "规则"}]
+    texts = engine.explain(d, "en", "staff")
+    assert [t["text"] for t in texts] == ["age below 30", "app", "NOTEXT", "rule hit"]
+    texts[0]["text"] = "changed"  # each call hands out its own dicts
+    assert engine.explain(d, "en", "staff")[0]["text"] == "age below 30"
+
+
+def test_compiled_per_distinct_cell_matches_reference_semantics_and_constrained_columns():
+    # three columns, two of them sharing an id (both read the row's cell), cells repeating across rows
+    rng = random.Random(12)
+    texts = ["< 3", "[2..5]", ">= 4", "", "-", "  ", "!= 2", "not in [1, 4]", "1, 3", "null"]
+    for _ in range(20):
+        rows = []
+        for i in range(60):
+            cells = {c: rng.choice(texts) for c in ("a", "b") if rng.random() < 0.8}
+            rows.append(Row(f"r{i}", cells, {"o": str(i)}))
+        table = DecisionTable("t", "", "collect", [Column("a", "x"), Column("b", "y"), Column("a", "z")],
+                              [Column("o", "o")], rows)
+        compiled = compile_table(table, catalogue=None)
+        for row, tested in zip(rows, compiled.row_constrained):
+            expected = [p for p, c in enumerate(("a", "b", "a")) if not parse_cell(row.cells.get(c, "")).any]
+            assert list(tested) == expected
+        for _ in range(30):
+            facts = {k: rng.choice([None, 0, 1, 2, 3, 4.5, 6]) for k in ("x", "y", "z")}
+            expected = [i for i, row in enumerate(rows)
+                        if all(parse_cell(row.cells.get(c, "")).accepts(facts[f])
+                               for c, f in (("a", "x"), ("b", "y"), ("a", "z")))]
+            assert compiled.hits(facts) == expected

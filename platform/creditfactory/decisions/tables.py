@@ -11,8 +11,9 @@ fired reason comes for free.
 from __future__ import annotations
 
 import datetime as dt
-import math
 import gc
+import math
+import re
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -86,12 +87,37 @@ def _complement(value: Any) -> list[tuple[Any, bool, Any, bool]]:
     return [(_NEG_INF, False, value, False), (value, False, _POS_INF, False)]
 
 
+#: The two cell forms most rows use, '< 0.25' and '[550..700]', read without the tokenizer (the same numbers:
+#: int unless written with a point, as the tokenizer reads them). Anything else takes the full parser.
+_SIMPLE_COMPARISON = re.compile(r"(<=|>=|<|>)[ \t]*(-?)[ \t]*(\d+(?:\.\d+)?)")
+_SIMPLE_RANGE = re.compile(r"([\[(])[ \t]*(-?)[ \t]*(\d+(?:\.\d+)?)[ \t]*\.\.[ \t]*(-?)[ \t]*(\d+(?:\.\d+)?)[ \t]*([\])])")
+
+
+def _number(sign: str, digits: str) -> int | float:
+    value = float(digits) if "." in digits else int(digits)
+    return -value if sign else value
+
+
 def parse_cell(text: str) -> CellTest:
     """A unary-test cell as a :class:`CellTest`; refusals carry the position in the cell."""
     text = (text or "").strip()
     cell = CellTest()
     if text in ("", "-"):
         cell.any = True
+        return cell
+    simple = _SIMPLE_COMPARISON.fullmatch(text)
+    if simple is not None:
+        op, sign, digits = simple.groups()
+        value = _number(sign, digits)
+        cell.kinds.add("number")
+        cell.intervals.append({"<": (_NEG_INF, False, value, False), "<=": (_NEG_INF, False, value, True),
+                               ">": (value, False, _POS_INF, False), ">=": (value, True, _POS_INF, False)}[op])
+        return cell
+    simple = _SIMPLE_RANGE.fullmatch(text)
+    if simple is not None:
+        opener, low_sign, low, high_sign, high, closer = simple.groups()
+        cell.kinds.add("number")
+        cell.intervals.append((_number(low_sign, low), opener == "[", _number(high_sign, high), closer == "]"))
         return cell
     parser = _Parser(text)
     while True:
@@ -232,22 +258,39 @@ class ColumnIndex:
 
 
 def build_column_index(getter: Callable[[dict], Any], cells: list[CellTest], fact: str | None = None) -> ColumnIndex:
+    """The index of one column from its cells, one per row (identical cell objects are indexed once)."""
+    groups: dict[int, list] = {}
+    for r, cell in enumerate(cells):
+        group = groups.get(id(cell))
+        if group is None:
+            groups[id(cell)] = [cell, 1 << r]
+        else:
+            group[1] |= 1 << r
+    return index_cells(getter, [(cell, rows) for cell, rows in groups.values()], fact)
+
+
+def index_cells(getter: Callable[[dict], Any], groups: list[tuple[CellTest, int]],
+                fact: str | None = None) -> ColumnIndex:
+    """The index of one column from its DISTINCT cells, each with the bitmask of the rows holding it.
+
+    A 3,000-row column holds a few dozen distinct cell texts: every step below loops over those and works
+    on whole row bitmasks, so building the index costs per distinct cell, not per row.
+    """
     any_rows = 0
     num_neg_rows = 0
     disc_neg_rows = 0
     null_rows = 0
     points: set = set()
-    for r, cell in enumerate(cells):
-        bit = 1 << r
+    for cell, rows in groups:
         if cell.any:
-            any_rows |= bit
+            any_rows |= rows
             continue
         if cell.null_pass:
-            null_rows |= bit
+            null_rows |= rows
         if cell.numbers_negative_only:
-            num_neg_rows |= bit
+            num_neg_rows |= rows
         if cell.discrete_negative_only:
-            disc_neg_rows |= bit
+            disc_neg_rows |= rows
         for lo, _, hi, _ in cell.intervals:
             if lo is not _NEG_INF and lo != _NEG_INF:
                 points.add(lo)
@@ -257,7 +300,7 @@ def build_column_index(getter: Callable[[dict], Any], cells: list[CellTest], fac
     position = {p: i for i, p in enumerate(breakpoints)}
     n_segments = 2 * len(breakpoints) + 1
     toggles = [0] * (n_segments + 1)
-    for r, cell in enumerate(cells):
+    for cell, rows in groups:
         if cell.any or not cell.intervals:
             continue
         spans = []
@@ -273,10 +316,10 @@ def build_column_index(getter: Callable[[dict], Any], cells: list[CellTest], fac
                 merged[-1][1] = max(merged[-1][1], s1)
             else:
                 merged.append([s0, s1])
-        bit = 1 << r
+        # the groups hold disjoint rows and a cell's merged spans are disjoint: toggling by XOR stays exact
         for s0, s1 in merged:
-            toggles[s0] ^= bit
-            toggles[s1 + 1] ^= bit
+            toggles[s0] ^= rows
+            toggles[s1 + 1] ^= rows
     base = any_rows | disc_neg_rows  # a number passes a 'not in' over strings
     masks = []
     current = 0
@@ -284,22 +327,23 @@ def build_column_index(getter: Callable[[dict], Any], cells: list[CellTest], fac
         current ^= toggles[s]
         masks.append(current | base)
     discrete_default = any_rows | num_neg_rows
-    for r, cell in enumerate(cells):
-        if not cell.any and cell.disc_negative:
-            discrete_default |= 1 << r
     keys: set = set()
-    for cell in cells:
+    for cell, rows in groups:
+        if cell.any:
+            continue
+        if cell.disc_negative:
+            discrete_default |= rows
         keys |= cell.positives
         if cell.negatives:
             keys |= cell.negatives
     discrete = {}
     for k in keys:
         m = any_rows | num_neg_rows
-        for r, cell in enumerate(cells):
+        for cell, rows in groups:
             if cell.any:
                 continue
             if k in cell.positives or (cell.disc_negative and k not in (cell.negatives or ())):
-                m |= 1 << r
+                m |= rows
         discrete[k] = m
     return ColumnIndex(getter, fact, breakpoints, masks, discrete, discrete_default, any_rows | null_rows)
 
@@ -394,9 +438,42 @@ class CompiledTable:
                 return 0
         return m
 
+    @property
+    def row_read(self) -> list[tuple[str, ...]]:
+        """What an explanation shows for each row: the facts its constrained columns read (made on first use:
+        a plain decision never needs it)."""
+        read = self._row_read
+        if read is None:
+            facts = self.column_facts
+            cache: dict[tuple[int, ...], tuple[str, ...]] = {}
+            read = []
+            for cols in self.row_constrained:
+                names = cache.get(cols)
+                if names is None:
+                    names = cache[cols] = tuple(sorted({f for c in cols for f in facts[c]}))
+                read.append(names)
+            self._row_read = read
+        return read
+
+    @property
+    def row_values(self) -> list[Callable[[Callable[[str], Any]], dict[str, Any]]]:
+        """Per row, ``reader(facts.get)`` -> the values its explanation shows (rows reading the same facts
+        share one reader)."""
+        readers = self._row_values
+        if readers is None:
+            cache: dict[tuple[str, ...], Callable] = {}
+            readers = []
+            for names in self.row_read:
+                reader = cache.get(names)
+                if reader is None:
+                    reader = cache[names] = values_reader(names)
+                readers.append(reader)
+            self._row_values = readers
+        return readers
+
     def __post_init__(self) -> None:
-        # What an explanation shows for a row: the facts its constrained columns read.
-        self.row_read = [tuple(sorted({f for c in cols for f in self.column_facts[c]})) for cols in self.row_constrained]
+        self._row_read: list[tuple[str, ...]] | None = None
+        self._row_values: list[Callable] | None = None
         # Columns as plain tuples, most selective first: a row set emptied early stops the loop.
         plan = [(c.fact, c.getter, c.breakpoints, c.segment_masks, c.discrete, c.discrete_default, c.null_mask)
                 for c in self.columns]
@@ -436,6 +513,33 @@ class CompiledTable:
             if self.row_priority[r] > self.row_priority[best]:
                 best = r
         return [best]
+
+
+def values_reader(names: tuple[str, ...]) -> Callable[[Callable[[str], Any]], dict[str, Any]]:
+    """``reader(get)`` -> ``{name: get(name) for name in names}``, in that order.
+
+    Written out as a dict display for the usual 1–6 names: a comprehension makes a function object and a
+    frame and loops, which made an explained decision's ~17 small dicts cost about a third of the decision.
+    """
+    if len(names) == 1:
+        a, = names
+        return lambda get: {a: get(a)}
+    if len(names) == 2:
+        a, b = names
+        return lambda get: {a: get(a), b: get(b)}
+    if len(names) == 3:
+        a, b, c = names
+        return lambda get: {a: get(a), b: get(b), c: get(c)}
+    if len(names) == 4:
+        a, b, c, d = names
+        return lambda get: {a: get(a), b: get(b), c: get(c), d: get(d)}
+    if len(names) == 5:
+        a, b, c, d, e = names
+        return lambda get: {a: get(a), b: get(b), c: get(c), d: get(d), e: get(e)}
+    if len(names) == 6:
+        a, b, c, d, e, f = names
+        return lambda get: {a: get(a), b: get(b), c: get(c), d: get(d), e: get(e), f: get(f)}
+    return lambda get: {name: get(name) for name in names}
 
 
 def _getter(field_text: str, catalogue: FactCatalogue | None, where: str) -> tuple[Callable, str, frozenset]:
@@ -489,6 +593,30 @@ def compile_table(table: DecisionTable, catalogue: FactCatalogue | None = CATALO
             gc.enable()
 
 
+def _row_masks(texts: list[str], distinct: list[str], all_rows: int) -> list[int]:
+    """For each distinct text, the bitmask of the rows (bit r = row r) whose cell is that text.
+
+    In C rather than a loop over rows: the rows' text numbers are one ``bytes`` (reversed, so the highest row
+    comes first), ``translate`` marks one text's rows with '1' and ``int(..., 2)`` reads that as the mask.
+    """
+    if len(distinct) == 1:
+        return [all_rows]
+    if len(distinct) > 256:
+        number = {t: i for i, t in enumerate(distinct)}
+        masks = [0] * len(distinct)
+        for r, text in enumerate(texts):
+            masks[number[text]] |= 1 << r
+        return masks
+    number = {t: i for i, t in enumerate(distinct)}
+    codes = bytes(map(number.__getitem__, reversed(texts)))
+    masks = []
+    for i in range(len(distinct)):
+        mark = bytearray(b"0" * 256)
+        mark[i] = 0x31  # "1"
+        masks.append(int(codes.translate(mark), 2))
+    return masks
+
+
 def _compile_table(table: DecisionTable, catalogue: FactCatalogue | None) -> CompiledTable:
     if table.hit_policy not in HIT_POLICIES:
         raise RuleSyntaxError(f"unknown hit policy {table.hit_policy!r} (one of {', '.join(HIT_POLICIES)})", 1,
@@ -496,74 +624,116 @@ def _compile_table(table: DecisionTable, catalogue: FactCatalogue | None) -> Com
     rows = [r for r in table.rows if r.enabled]
     if len(rows) > 0 and len({r.id for r in rows}) != len(rows):
         raise RuleSyntaxError("row ids must be unique", 1, "", f"table {table.id}")
+    all_rows = (1 << len(rows)) - 1
     columns: list[ColumnIndex] = []
     fields: list[str] = []
     cell_cache: dict[str, CellTest] = {}  # cells repeat across rows ('< 18', "'app'"); parse each text once
-    output_cache: dict[str, Any] = {}
     used: set[str] = set()
-    constrained: list[list[int]] = [[] for _ in rows]
     column_facts: list[frozenset[str]] = []
-    for column in table.inputs:
+    #: column id -> [(position, text -> cell)]: which columns each row constrains, for explanations
+    parsed_columns: dict[str, list[tuple[int, dict[str, CellTest]]]] = {}
+    # The cell texts column by column, read row by row over the cells each row HAS (a few of the columns)
+    numbers_of: dict[str, list[int]] = {}  # column id -> its input columns (an id used twice reads twice)
+    for i, column in enumerate(table.inputs):
+        numbers_of.setdefault(column.id, []).append(i)
+    column_texts: list[list[str]] = [[""] * len(rows) for _ in table.inputs]
+    for r, row in enumerate(rows):
+        for column_id, text in row.cells.items():
+            if text:
+                for i in numbers_of.get(column_id, ()):
+                    column_texts[i][r] = text
+    for column, texts in zip(table.inputs, column_texts):
         where = f"table {table.id}, input {column.id}"
         getter, kind, facts = _getter(column.field, catalogue, where)
         column_facts.append(facts)
-        cells = []
         compatible = _COMPATIBLE.get(kind, set())
-        checked: set[str] = set()  # cell texts already checked against this column's type (they repeat)
         position = len(fields)
-        for r, row in enumerate(rows):
-            cell_text = row.cells.get(column.id, "") or ""
+        # Each distinct text is parsed and checked once, in the order rows first use it: the first refused
+        # text is the first refused row's, so the error names the same row as a row-by-row check would.
+        distinct = list(dict.fromkeys(texts))
+        cells: dict[str, CellTest] = {}
+        for cell_text in distinct:
             cell = cell_cache.get(cell_text)
-            if cell is None or cell_text not in checked:
-                cell_where = f"table {table.id}, row {row.id}, column {column.id}"
+            row_id = None
+            if cell is None:
                 try:
-                    cell = cell_cache.get(cell_text) or cell_cache.setdefault(cell_text, parse_cell(cell_text))
+                    cell = cell_cache[cell_text] = parse_cell(cell_text)
                 except RuleSyntaxError as exc:
+                    row_id = rows[texts.index(cell_text)].id
                     raise RuleSyntaxError(str(exc).split(" at position")[0], exc.position, exc.text,
-                                          cell_where) from None
-                bad = cell.kinds - compatible
+                                          f"table {table.id}, row {row_id}, column {column.id}") from None
+            bad = cell.kinds - compatible
+            if (bad and kind != "any") or ("date" in cell.kinds and "number" in cell.kinds):
+                row = rows[texts.index(cell_text)]
+                cell_where = f"table {table.id}, row {row.id}, column {column.id}"
                 if bad and kind != "any":
                     raise RuleSyntaxError(f"{column.field} is a {kind}; this cell compares it with a "
                                           f"{sorted(bad)[0]}", 1, row.cells.get(column.id, ""), cell_where)
-                if "date" in cell.kinds and "number" in cell.kinds:
-                    raise RuleSyntaxError("a cell cannot mix dates and numbers", 1, row.cells.get(column.id, ""),
-                                          cell_where)
-                checked.add(cell_text)
-            if not cell.any:
-                constrained[r].append(position)
-            cells.append(cell)
-        kinds = set().union(*(c.kinds for c in cells)) if cells else set()
+                raise RuleSyntaxError("a cell cannot mix dates and numbers", 1, row.cells.get(column.id, ""),
+                                      cell_where)
+            cells[cell_text] = cell
+        parsed_columns.setdefault(column.id, []).append((position, cells))
+        kinds = set().union(*(c.kinds for c in cells.values())) if cells else set()
         if "date" in kinds and "number" in kinds:
             raise RuleSyntaxError("column mixes dates and numbers", 1, column.field, where)
-        if all(c.any for c in cells):
+        if all(c.any for c in cells.values()):
             fields.append(column.field)  # keeps explanation indexes aligned; no index needed
             columns.append(None)  # type: ignore[arg-type]
             continue
-        columns.append(build_column_index(getter, cells, getattr(getter, "fact", None)))
+        groups = list(zip(cells.values(), _row_masks(texts, distinct, all_rows)))
+        columns.append(index_cells(getter, groups, getattr(getter, "fact", None)))
         fields.append(column.field)
         used |= facts
+    constrained: list[tuple[int, ...]] = []
+    for row in rows:
+        tested = []
+        for column_id, text in row.cells.items():
+            for position, cells in parsed_columns.get(column_id, ()):
+                if not cells[text or ""].any:
+                    tested.append(position)
+        tested.sort()
+        constrained.append(tuple(tested))
     outputs: list[list[tuple[str, Any, Callable | None]]] = []
     constants: list[dict | None] = []
+    output_cache: dict[str, Any] = {}
+    # Rows repeat the same output texts ('decline', a reason code used by several rows): the compiled
+    # outputs of one combination of texts are made once and shared (never mutated: outputs_of copies).
+    row_cache: dict[tuple, tuple[list, dict | None]] = {}
+    output_columns = [(column.id, column.field) for column in table.outputs]
     for row in rows:
+        row_outputs = row.outputs
+        key = tuple([row_outputs.get(column_id, "") for column_id, _ in output_columns])
+        try:
+            done = row_cache.get(key)
+        except TypeError:  # an unhashable output value: compiled below (and refused there)
+            done = None
+        if done is not None:
+            outputs.append(done[0])
+            constants.append(done[1])
+            continue
         out = []
         all_constant = True
-        for column in table.outputs:
-            text = row.outputs.get(column.id, "")
+        for (column_id, column_field), text in zip(output_columns, key):
             if text is None or str(text).strip() == "":
                 continue
             compiled = output_cache.get(str(text))
             if compiled is None:
                 compiled = compile_expression(str(text), catalogue=catalogue,
-                                              where=f"table {table.id}, row {row.id}, output {column.id}")
+                                              where=f"table {table.id}, row {row.id}, output {column_id}")
                 output_cache[str(text)] = compiled
             used |= compiled.facts
             if compiled.constant:
-                out.append((column.field, compiled.fn({}), None))
+                out.append((column_field, compiled.fn({}), None))
             else:
                 all_constant = False
-                out.append((column.field, None, compiled.fn))
+                out.append((column_field, None, compiled.fn))
+        constant = {name: value for name, value, _ in out} if all_constant else None
+        try:
+            row_cache[key] = (out, constant)
+        except TypeError:
+            pass
         outputs.append(out)
-        constants.append({name: value for name, value, _ in out} if all_constant else None)
+        constants.append(constant)
     return CompiledTable(
         table=table,
         columns=[c for c in columns if c is not None],
@@ -572,8 +742,8 @@ def _compile_table(table: DecisionTable, catalogue: FactCatalogue | None) -> Com
         row_outputs=outputs,
         row_constant_outputs=constants,
         row_priority=[r.priority for r in rows],
-        row_constrained=[tuple(c) for c in constrained],
-        all_rows=(1 << len(rows)) - 1,
+        row_constrained=constrained,
+        all_rows=all_rows,
         facts=frozenset(used),
         column_facts=column_facts,
     )
