@@ -9,7 +9,7 @@ from flask import Flask
 
 from . import identity, settings as settings_module
 from .identity import sessions
-from .decisions import routes as decisions_routes
+from .decisions import portal as decision_pages, routes as decisions_routes
 from .identity import portal as identity_portal, routes as identity_routes, sessions
 from .identity.oauth import routes as oauth_routes, server as oauth_server
 from .portal import account, i18n, views as portal_views
@@ -70,6 +70,7 @@ def create_app(settings: settings_module.Settings | None = None, *, testing: boo
     calc_portal.init_app(app)
     contract_portal.init_app(app)
     investigation_portal.init_app(app)
+    decision_pages.init_app(app)
     oauth_server.init_app(app)
     identity_portal.init_app(app)
     limits.init_app(app, settings)  # must follow the login and OAuth2 views it limits by endpoint name
