@@ -213,6 +213,9 @@ PAGE_SAMPLES: dict[str, dict[str, Any] | Callable[[Any], dict[str, Any]]] = {
     "investigation.worksheet": {"application_id": 990001},
     "application_pages.committee_session": {"session_id": 999999999},
     "contract_pages.contract_page": {"application_id": 999999999},
+    "decision_pages.editor": {"version_id": 999999999},
+    "decision_pages.decision": {"record_id": 999999999},
+    "decision_pages.standard": {"version_id": 999999999},
     **customer_samples.PAGE_SAMPLES,
 }
 #: A loan application (and a visit to it) in tenant A that operations on one can be called with; made by the
@@ -238,7 +241,11 @@ SAMPLES.update({
 
 #: What a logged-in user of the page's bank gets when it is not 200: the sample names no row (the page was reached).
 PAGE_STATUS: dict[str, int] = {"application_pages.case": 404, "application_pages.committee_session": 404,
-                               "contract_pages.contract_page": 404}
+                               "contract_pages.contract_page": 404,
+                               # Risk-rule pages with an id check their permission (ruleset.read, ruleset.template.
+                               # manage) in the service, before looking the row up: a loan officer holds neither.
+                               "decision_pages.editor": 403, "decision_pages.decision": 403,
+                               "decision_pages.standard": 403}
 
 # --- the walks ---------------------------------------------------------------------------------------------------
 

@@ -282,17 +282,49 @@ def backtest_draft(session: Session, shared: Session, version: RuleSetOverlayVer
         return {"accepted": len(taken), "approval_rate": len(taken) / n if n else None,
                 "declined": sum(1 for o, _ in results if o is Outcome.DECLINE),
                 "referred": sum(1 for o, _ in results if o is Outcome.REFER),
-                "with_loans": len(known), "bad": sum(known), "bad_rate": sum(known) / len(known) if known else None}
+                "bad_rate": sum(known) / len(known) if known else None, "expected_bad_rate": None}
 
-    swaps = []
-    for (record_id, application_id, _), (old, old_reasons), (new, new_reasons) in zip(cases, before, after):
-        if old is not new:
+    swaps, changed = [], 0
+    for (record_id, application_id, _), (old, _), (new, _) in zip(cases, before, after):
+        if old is new:
+            continue
+        changed += 1
+        if (old in accepted) != (new in accepted):
             swaps.append({"record_id": record_id, "application_id": application_id, "before": old.value,
-                          "after": new.value, "direction": "in" if new in accepted else
-                          "out" if old in accepted else "other", "reasons": list(new_reasons)})
-    return {"n": len(cases), "current": rates(before), "draft": rates(after), "swaps": swaps[:200],
-            "swap_count": len(swaps), "swap_in": sum(1 for s in swaps if s["direction"] == "in"),
-            "swap_out": sum(1 for s in swaps if s["direction"] == "out")}
+                          "after": new.value, "direction": "in" if new in accepted else "out"})
+    return {"run_id": None, "status": "done", "progress": None, "error": None, "n": len(cases),
+            "current": rates(before), "draft": rates(after), "swaps": swaps[:200], "swap_count": changed,
+            "swap_in": sum(1 for swap in swaps if swap["direction"] == "in"),
+            "swap_out": sum(1 for swap in swaps if swap["direction"] == "out")}
+
+
+def _simulation_jobs():
+    """The asynchronous simulation service (decisions/simulation.py: a job per run, progress, expected and
+    observed bad rates) where this build has it; None where it has not, and the page back-tests synchronously."""
+    try:
+        from . import simulation
+    except ImportError:
+        return None
+    return simulation
+
+
+def from_simulation_report(report: dict[str, Any]) -> dict[str, Any]:
+    """A run of the simulation service (``simulation_status``) in the shape the page shows."""
+    results = report["results"]
+
+    def side(figures: dict[str, Any]) -> dict[str, Any]:
+        outcomes = figures["outcomes"]
+        return {"approval_rate": figures["approval_rate"], "declined": outcomes.get("decline", 0),
+                "referred": outcomes.get("refer", 0), "bad_rate": figures["observed"]["bad_rate"],
+                "expected_bad_rate": figures["expected_bad_rate"]}
+
+    swaps = [{"record_id": swap["record_id"], "application_id": swap["application_id"], "before": swap["current"],
+              "after": swap["draft"], "direction": direction}
+             for direction in ("in", "out") for swap in results[f"swap_{direction}"]["applications"]]
+    return {"run_id": report["id"], "status": report["status"], "progress": report["progress"],
+            "error": report["error"], "n": results["evaluated"], "current": side(results["current"]),
+            "draft": side(results["draft"]), "swaps": swaps, "swap_count": results["changed"],
+            "swap_in": results["swap_in"]["count"], "swap_out": results["swap_out"]["count"]}
 
 
 def _may(permission: Permission) -> bool:
@@ -380,7 +412,15 @@ def editor(version_id: int) -> tuple[str, int]:
     notices = {"saved": gettext("Saved."), "proposed": gettext("Publication proposed: a second person approves it."),
                "approved": gettext("Approved: the version is published and takes effect on its date."),
                "rejected": gettext("Rejected: the version is a draft again.")}
-    return _editor(version_id, notice=notices.get(request.args.get("done", "")))
+    simulation = None
+    jobs = _simulation_jobs()
+    run_id = request.args.get("simulation", type=int)
+    if jobs is not None and run_id is not None:
+        with tenant_session() as session:
+            report = jobs.simulation_status(session, run_id)
+        if report["draft_version_id"] == version_id:
+            simulation = from_simulation_report(report)
+    return _editor(version_id, notice=notices.get(request.args.get("done", "")), simulation=simulation)
 
 
 @blueprint.post("/rules/overlays/<int:version_id>", endpoint="edit")
@@ -412,11 +452,20 @@ def edit(version_id: int) -> Response | tuple[str, int]:
 
 @blueprint.post("/rules/overlays/<int:version_id>/simulation", endpoint="simulate")
 @login_required
-def simulate(version_id: int) -> tuple[str, int]:
-    """The saved draft against the bank's stored decisions, beside the rule set in force."""
-    with tenant_session() as session, shared_session() as shared:
-        result = backtest_draft(session, shared, services.get_overlay(session, version_id))
-    return _editor(version_id, simulation=result)
+def simulate(version_id: int) -> Response | tuple[str, int]:
+    """The saved draft against the bank's stored decisions, beside the rule set in force: a simulation job whose
+    progress the page follows, or (without the simulation service) a synchronous back-test shown at once."""
+    jobs = _simulation_jobs()
+    if jobs is None:
+        with tenant_session() as session, shared_session() as shared:
+            result = backtest_draft(session, shared, services.get_overlay(session, version_id))
+        return _editor(version_id, simulation=result)
+    try:
+        with tenant_session() as session, session.begin():
+            run_id = jobs.start_simulation(session, version_id).id
+    except DomainError as exc:
+        return _editor(version_id, errors=[{"message": str(exc)}], status=getattr(exc, "status", 422))
+    return redirect(url_for("decision_pages.editor", version_id=version_id, simulation=run_id))
 
 
 @blueprint.post("/rules/overlays/<int:version_id>/publication", endpoint="propose")
