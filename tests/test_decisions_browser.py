@@ -167,3 +167,49 @@ def test_tighten_simulate_propose_approve_and_override(browser, base_url, bank, 
     with tenant_session(bank) as db:
         record = db.get(DecisionRecord, record_id)
         assert (record.override_outcome, record.override_justification) == ("refer", t["justification"])
+
+
+def test_add_a_rule_refused_at_its_cell_disable_an_optional_one_then_remove_it(browser, base_url, bank,  # noqa: F811
+                                                                               make_user):
+    rules = f"{base_url}/t/{bank.slug}/rules"
+    maker = phone_page(browser)
+    log_in(maker, base_url, bank, make_user("risk_manager", bank), "en")
+    maker.goto(rules)
+    maker.select_option("#code", "std-approval")
+    maker.get_by_role("button", name="Create draft").click()
+    # Only optional rows can be disabled; locked rows have no editable cell.
+    assert maker.get_by_label("Disable APR-QUERIES", exact=True).count() == 1
+    assert maker.get_by_label("Disable APR-RATIO", exact=True).count() == 0
+    assert maker.locator("tr[data-row='APR-CROSSCHECK'] input").count() == 0
+
+    maker.get_by_role("button", name="Add a rule to approval").click()
+    maker.get_by_label("Rule id 1", exact=True).fill("LOCAL-AMOUNT")
+    maker.get_by_label("new rule 1 · amount", exact=True).fill(">= 'x'")  # a string against a number
+    maker.select_option("select[aria-label='new rule 1 · action']", "refer")
+    maker.get_by_label("new rule 1 · reason", exact=True).fill("'R05'")
+    maker.get_by_label("Disable APR-QUERIES", exact=True).check()
+    maker.get_by_role("button", name="Save draft", exact=True).click()
+    error = maker.locator("tr[data-row='LOCAL-AMOUNT'] td.invalid .cell-error")
+    assert "position" in error.inner_text()
+    # Nothing was saved, and the page kept every edit.
+    assert maker.get_by_label("Disable APR-QUERIES", exact=True).is_checked()
+    fits_on_a_phone(maker)
+
+    maker.get_by_label("new rule 1 · amount", exact=True).fill("> 200000")
+    maker.get_by_role("button", name="Save draft", exact=True).click()
+    assert {maker.locator(".diff-list li").nth(i).get_attribute("data-change")
+            for i in range(maker.locator(".diff-list li").count())} == {"added", "disabled"}
+    version_id = int(maker.url.split("?")[0].rsplit("/", 1)[1])
+    with tenant_session(bank) as db:
+        content = db.get(RuleSetOverlayVersion, version_id).content
+    assert content == {"add_rows": {"approval": [{"id": "LOCAL-AMOUNT", "cells": {"amount": "> 200000"},
+                                                  "outputs": {"action": "'refer'", "reason": "'R05'"}}]},
+                       "disable": ["APR-QUERIES"]}
+
+    maker.get_by_role("button", name="Remove").click()
+    assert maker.locator("tr[data-row='LOCAL-AMOUNT']").count() == 0
+    maker.get_by_role("button", name="Save draft", exact=True).click()
+    with tenant_session(bank) as db:
+        assert db.get(RuleSetOverlayVersion, version_id).content == {"disable": ["APR-QUERIES"]}
+    screenshot(maker, "decisions-grid-edited-en")
+    no_csp_violations(maker)
