@@ -45,7 +45,7 @@ STAGE_LABELS = {"admission": N_("Admission"), "pre_approval": N_("Pre-approval")
 STATUS_LABELS = {"draft": N_("Draft"), "pending": N_("Awaiting approval"), "published": N_("Published")}
 OUTCOME_LABELS = {"pass": N_("Pass"), "approve": N_("Approve"), "refer": N_("Refer"), "decline": N_("Decline")}
 CHANGE_LABELS = {"added": N_("Added"), "disabled": N_("Disabled"), "tightened": N_("Tightened"),
-                 "removed": N_("Removed"), "enabled": N_("Enabled again")}
+                 "removed": N_("Removed"), "enabled": N_("Enabled again"), "changed": N_("Changed")}
 #: Actions a row may output, in the order the grid's select lists them.
 ACTIONS = ("decline", "refer", "approve")
 #: Stored decisions a synchronous simulation replays at most (the newest per application).
@@ -67,6 +67,8 @@ class GridRow:
     locked: bool = False
     disabled: bool = False
     description: str = ""
+    #: For ``priority`` tables: the matching row with the highest priority wins.
+    priority: int = 0
     #: Columns whose cell this overlay changed from the standard's.
     changed: set[str] = field(default_factory=set)
     #: Standard rows whose thresholds may be tightened: not locked, and with a direction (decline/refer/approve).
@@ -113,11 +115,12 @@ def build_grids(standard: RuleSet, overlay: dict[str, Any]) -> list[Grid]:
                     changed.add(column_id)
             action = _unquote(row.outputs.get("action", ""))
             rows.append(GridRow(row.id, cells, dict(row.outputs), True, row.optional, row.locked,
-                                row.id in disabled, row.description, changed,
+                                row.id in disabled, row.description, row.priority, changed,
                                 editable=not row.locked and action in ACTIONS))
         for data in overlay.get("add_rows", {}).get(table.id, []):
             rows.append(GridRow(str(data.get("id", "")), dict(data.get("cells", {})), dict(data.get("outputs", {})),
-                                False, description=str(data.get("description", ""))))
+                                False, description=str(data.get("description", "")),
+                                priority=int(data.get("priority", 0) or 0)))
         grids.append(Grid(table.id, table.name, table.hit_policy, [_column(c) for c in table.inputs],
                           [_column(c) for c in table.outputs], rows))
     return grids
@@ -160,6 +163,8 @@ def overlay_from_form(standard: RuleSet, previous: dict[str, Any], form) -> tupl
             description = form.get(f"n-{ti}-{k}-description", "").strip()
             if description:
                 data["description"] = description
+            if form.get(f"n-{ti}-{k}-priority", "").strip().lstrip("-").isdigit():
+                data["priority"] = int(form.get(f"n-{ti}-{k}-priority"))
             new_rows.append(data)
         if op == f"add:{ti}":
             new_rows.append({"id": "", "cells": {}, "outputs": {}})
@@ -172,6 +177,65 @@ def overlay_from_form(standard: RuleSet, previous: dict[str, Any], form) -> tupl
     if add_rows:
         overlay["add_rows"] = add_rows
     return overlay, (op if op.startswith(("add:", "remove:")) else None)
+
+
+def standard_from_form(base: RuleSet, form) -> tuple[dict[str, Any], str | None]:
+    """The standard rule set the posted grid describes (head office: every row, cell and output editable, rows
+    added and removed, ``optional``/``locked`` set), and the grid operation asked for, as ``overlay_from_form``."""
+    op = form.get("op", "")
+    content = base.as_dict()
+    for ti, table in enumerate(base.tables):
+        count = int(form.get(f"n-{ti}-count", "0") or 0)
+        rows = []
+        for k in range(count):
+            if op == f"remove:{ti}:{k}":
+                continue
+            outputs = {}
+            for oi, column in enumerate(table.outputs):
+                text = form.get(f"n-{ti}-{k}-o-{oi}", "").strip()
+                if column.id == "action" and text:
+                    text = f"'{_unquote(text)}'"
+                if text:
+                    outputs[column.id] = text
+            cells = {column.id: form.get(f"n-{ti}-{k}-c-{ci}", "").strip() for ci, column in enumerate(table.inputs)}
+            row: dict[str, Any] = {"id": form.get(f"n-{ti}-{k}-id", "").strip(),
+                                   "cells": {c: t for c, t in cells.items() if t}, "outputs": outputs}
+            for flag in ("optional", "locked"):
+                if form.get(f"n-{ti}-{k}-{flag}"):
+                    row[flag] = True
+            description = form.get(f"n-{ti}-{k}-description", "").strip()
+            if description:
+                row["description"] = description
+            if form.get(f"n-{ti}-{k}-priority", "").strip().lstrip("-").isdigit():
+                row["priority"] = int(form.get(f"n-{ti}-{k}-priority"))
+            rows.append(row)
+        if op == f"add:{ti}":
+            rows.append({"id": "", "cells": {}, "outputs": {}})
+        content["tables"][ti]["rows"] = rows
+    return content, (op if op.startswith(("add:", "remove:")) else None)
+
+
+def as_authored(ruleset: RuleSet) -> list[Grid]:
+    """Every row of a standard as an editable row (the head office authors the whole table)."""
+    grids = build_grids(ruleset, {})
+    for grid in grids:
+        for row in grid.rows:
+            row.standard = False
+    return grids
+
+
+def check_standard(content: dict[str, Any]) -> list[dict[str, Any]]:
+    """Errors that keep this standard from compiling (none: it would be accepted as a draft)."""
+    from .engine import CompiledRuleSet
+    from .expressions import RuleSyntaxError
+
+    try:
+        CompiledRuleSet(RuleSet.from_dict(content))
+    except RuleSyntaxError as exc:
+        return [{"message": str(exc), "position": exc.position, "where": exc.where, "text": exc.text}]
+    except (DomainError, TypeError, ValueError) as exc:
+        return [{"message": str(exc), "position": None, "where": None, "text": None}]
+    return []
 
 
 _WHERE = re.compile(r"table (?P<table>\S+?), row (?P<row>\S+?), (?:column|output) (?P<column>\S+)")
@@ -560,18 +624,77 @@ def standards() -> str:
                            error=request.args.get("error"), done=request.args.get("done"), **_labels())
 
 
-@blueprint.get("/head-office/rules/<int:version_id>", endpoint="standard")
-@login_required
-def standard(version_id: int) -> str:
-    """One standard version as decision tables (read-only: the standard is authored as files reviewed in git or
-    through the API's drafts)."""
+def _standard_page(version_id: int, *, content: dict[str, Any] | None = None,
+                   errors: list[dict[str, Any]] | None = None, notice: str | None = None, editing: bool = False,
+                   effective_from: str | None = None, status: int = 200) -> tuple[str, int]:
     authorize(Permission.RULESET_TEMPLATE_MANAGE)
     with shared_session() as shared:
         version = shared.get(StandardRuleSetVersion, version_id)
         if version is None:
             raise NotFound(gettext("No standard rule-set version %(id)s.", id=version_id))
-        grids = build_grids(RuleSet.from_dict(version.content), {})
-    return render_template("decisions/standard.html", version=version, grids=grids, **_labels())
+        shown = RuleSet.from_dict(content if content is not None else version.content)
+        grids = as_authored(shown) if editing else build_grids(shown, {})
+        changes_ = None
+        if content is not None:
+            before = RuleSet.from_dict(version.content)
+            after_rows = {r.id for t in shown.tables for r in t.rows}
+            changes_ = [d for d in diff(before, shown) if d["change"] != "tightened"] + [
+                {"change": "removed", "kind": "row", "table": t.id, "id": r.id}
+                for t in before.tables for r in t.rows if r.id not in after_rows]
+            before_cells = {r.id: r for t in before.tables for r in t.rows}
+            for table in shown.tables:
+                for row in table.rows:
+                    old = before_cells.get(row.id)
+                    if old is None:
+                        continue
+                    for column in table.inputs:
+                        if old.cells.get(column.id, "") != row.cells.get(column.id, ""):
+                            changes_.append({"change": "changed", "kind": "cell", "table": table.id, "id": row.id,
+                                             "column": column.id, "before": old.cells.get(column.id, ""),
+                                             "after": row.cells.get(column.id, "")})
+    placed = place_errors(errors or [], grids)
+    return render_template("decisions/standard.html", version=version, grids=grids, errors=placed,
+                           error_list=errors or [], notice=notice, editing=editing, differences=changes_,
+                           effective_from=effective_from or dt.date.today().isoformat(), **_labels()), status
+
+
+@blueprint.get("/head-office/rules/<int:version_id>", endpoint="standard")
+@login_required
+def standard(version_id: int) -> tuple[str, int]:
+    """One standard version as decision tables; ``?edit=1``: the grid editor of a new draft based on it."""
+    notice = gettext("Saved as a new draft; another person publishes it.") if request.args.get("done") else None
+    return _standard_page(version_id, editing=bool(request.args.get("edit")), notice=notice)
+
+
+@blueprint.post("/head-office/rules/<int:version_id>", endpoint="edit_standard")
+@permission_required(Permission.RULESET_TEMPLATE_MANAGE)
+def edit_standard(version_id: int) -> Response | tuple[str, int]:
+    """The head office's grid: add or remove a row, validate, or save as a new draft version of the standard."""
+    with shared_session() as shared:
+        version = shared.get(StandardRuleSetVersion, version_id)
+        if version is None:
+            raise NotFound(gettext("No standard rule-set version %(id)s.", id=version_id))
+        content, op = standard_from_form(RuleSet.from_dict(version.content), request.form)
+    effective_from = request.form.get("effective_from", "")
+    page = {"content": content, "editing": True, "effective_from": effective_from}
+    if op is not None:
+        return _standard_page(version_id, **page)
+    errors = check_standard(content)
+    if errors:
+        return _standard_page(version_id, errors=errors, status=422, **page)
+    if request.form.get("op") == "validate":
+        return _standard_page(version_id, notice=gettext("Valid: the rule set compiles."), **page)
+    try:
+        day = dt.date.fromisoformat(effective_from)
+    except ValueError:
+        return _standard_page(version_id, errors=[{"message": gettext("Choose the date the rules take effect.")}],
+                              status=422, **page)
+    try:
+        with shared_session() as shared, shared.begin():
+            new_id = services.save_standard_draft(shared, content, day).id
+    except DomainError as exc:
+        return _standard_page(version_id, errors=[{"message": str(exc)}], status=getattr(exc, "status", 422), **page)
+    return redirect(url_for("decision_pages.standard", version_id=new_id, done="saved"))
 
 
 @blueprint.post("/head-office/rules/<int:version_id>/publication", endpoint="publish_standard")
