@@ -289,9 +289,15 @@ def compare_with_in_force(session: Session, shared: Session, version: RuleSetOve
     rows it disabled that the draft enables again."""
     base = RuleSet.from_dict(standard.content)
     current = services.overlay_in_force(session, version.code, dt.date.today())
-    before = apply_overlay(base, current.content if current is not None and current.id != version.id else None)
+    against_overlay = current is not None and current.id != version.id
+    before = apply_overlay(base, current.content if against_overlay else None)
     after = apply_overlay(base, version.content)
     changes_ = diff(before, after)
+    if against_overlay:
+        # Against the bank's own overlay a cell may also go back towards the standard: only "changed" is sure.
+        for change in changes_:
+            if change["change"] == "tightened":
+                change["change"] = "changed"
     after_rows = {r.id: r for t in after.tables for r in t.rows}
     for table in before.tables:
         for row in table.rows:
