@@ -42,7 +42,8 @@ TEXT = {
     "en": {"create": "Create draft", "validate": "Validate", "save": "Save draft", "simulate": "Simulate",
            "propose": "Propose publication", "approve": "Approve and publish", "published": "Published",
            "pending": "Awaiting approval", "override": "Override", "threshold": "> 0.55",
-           "swapped": 0.58, "changed": "2", "overridden": 0.8, "justification": "New bank statements show the income covers the instalment"},
+           "swapped": 0.58, "changed": "2", "overridden": 0.8,
+           "justification": "New bank statements show the income covers the instalment"},
 }
 
 

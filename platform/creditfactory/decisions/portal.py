@@ -98,6 +98,19 @@ def _column(column) -> dict[str, str]:
             "type": fact.type.value if fact is not None else "", "unit": fact.unit if fact is not None else ""}
 
 
+def _count(text: str) -> int:
+    """The number of added rows the form says it holds (a tampered field counts none, never a server error)."""
+    return min(int(text), 1000) if text.strip().isdigit() else 0
+
+
+def _author(shared: Session, created_by: str) -> str:
+    """Who saved a version: the person's name where the audit actor is a user id, else the actor as recorded."""
+    from ..identity.models import User
+
+    user = shared.get(User, int(created_by)) if created_by.isdigit() else None
+    return f"{user.display_name} ({user.username})" if user is not None else created_by
+
+
 def build_grids(standard: RuleSet, overlay: dict[str, Any]) -> list[Grid]:
     """The standard's tables with the overlay shown on them, without checking it (so a refused overlay still
     renders, its errors beside the cells)."""
@@ -145,7 +158,7 @@ def overlay_from_form(standard: RuleSet, previous: dict[str, Any], form) -> tupl
                 text = form.get(name, "").strip()
                 if text != row.cells.get(column.id, "").strip():
                     tighten.setdefault(row.id, {})[column.id] = text
-        count = int(form.get(f"n-{ti}-count", "0") or 0)
+        count = _count(form.get(f"n-{ti}-count", ""))
         new_rows = []
         for k in range(count):
             if op == f"remove:{ti}:{k}":
@@ -185,7 +198,7 @@ def standard_from_form(base: RuleSet, form) -> tuple[dict[str, Any], str | None]
     op = form.get("op", "")
     content = base.as_dict()
     for ti, table in enumerate(base.tables):
-        count = int(form.get(f"n-{ti}-count", "0") or 0)
+        count = _count(form.get(f"n-{ti}-count", ""))
         rows = []
         for k in range(count):
             if op == f"remove:{ti}:{k}":
@@ -456,6 +469,7 @@ def _editor(version_id: int, *, overlay: dict[str, Any] | None = None, errors: l
         except DomainError:
             differences = None  # a stored draft always applies; kept for a standard that moved under it
         in_force = services.overlay_in_force(session, version.code, dt.date.today())
+        author = _author(shared, version.created_by)
         change = None
         if version.change_request_id is not None:
             from ..identity.models import ChangeRequest
@@ -465,7 +479,7 @@ def _editor(version_id: int, *, overlay: dict[str, Any] | None = None, errors: l
         maker = change is not None and change.maker_id == principal.user_id
     placed = place_errors(errors or [], grids)
     return render_template(
-        "decisions/editor.html", version=version, standard=standard, grids=grids, errors=placed,
+        "decisions/editor.html", version=version, standard=standard, grids=grids, errors=placed, author=author,
         error_list=errors or [], notice=notice, simulation=simulation, differences=differences, in_force=in_force,
         change=change, maker=maker, unsaved=unsaved, others=[k for k in ("add_rules", "add_tables", "reasons")
                                                              if shown.get(k)],
@@ -640,6 +654,7 @@ def _standard_page(version_id: int, *, content: dict[str, Any] | None = None,
             raise NotFound(gettext("No standard rule-set version %(id)s.", id=version_id))
         shown = RuleSet.from_dict(content if content is not None else version.content)
         grids = as_authored(shown) if editing else build_grids(shown, {})
+        author = _author(shared, version.created_by)
         changes_ = None
         if content is not None:
             before = RuleSet.from_dict(version.content)
@@ -659,7 +674,7 @@ def _standard_page(version_id: int, *, content: dict[str, Any] | None = None,
                                              "column": column.id, "before": old.cells.get(column.id, ""),
                                              "after": row.cells.get(column.id, "")})
     placed = place_errors(errors or [], grids)
-    return render_template("decisions/standard.html", version=version, grids=grids, errors=placed,
+    return render_template("decisions/standard.html", version=version, grids=grids, errors=placed, author=author,
                            error_list=errors or [], notice=notice, editing=editing, differences=changes_,
                            effective_from=effective_from or dt.date.today().isoformat(), **_labels()), status
 
