@@ -86,3 +86,46 @@ def test_edit_a_standard_as_a_new_draft_published_by_someone_else(app, staff, ap
     assert mine.status_code == 302 and "error=" in mine.headers["Location"]
     checker = logged_in(app, "", *staff("head_office_risk_owner"))
     assert publish in checker.get(listing, headers=HTML).get_data(as_text=True)
+
+
+def test_case_page_links_the_explanation_and_an_override_needs_a_justification(app, staff, tenant_factory):  # noqa: F811
+    from applications_support import customer_and_product
+    from creditfactory.audit import Actor, ActorKind, CurrentActor
+    from creditfactory.db import tenant_session
+    from creditfactory.decisions.engine import Stage
+    from creditfactory.decisions.models import DecisionRecord
+    from creditfactory.lending.applications.models import LoanApplication
+
+    bank = tenant_factory(name_en="Decision Pages Bank")
+    with SystemContext("test: standard rule sets"), shared_session() as shared, shared.begin():
+        services.sync_standard(shared, dt.date(2026, 10, 29))
+    with tenant_session(bank) as db, db.begin(), CurrentActor.bind(Actor(id="test:portal", kind=ActorKind.SYSTEM)):
+        customer_id, product_id = customer_and_product(db)
+        application = LoanApplication(reference=f"DP-{bank.slug}", customer_id=customer_id, product_id=product_id,
+                                      amount=80000, term_months=12, channel="branch", state="IN_REVIEW")
+        db.add(application)
+        db.flush()
+        facts = {"ipc.repayment_ratio": 0.75, "application.amount": 80000, "ipc.debt_to_assets": 0.3,
+                 "business.cross_checks_failed": 0, "bureau.queries_6m": 2, "application.is_renewal": False}
+        record_id = services.evaluate_stage(db, Stage.APPROVAL, facts, on=dt.date.today(),
+                                            application_id=application.id).record_id
+        application_id = application.id
+    prefix = f"/t/{bank.slug}"
+    decision = f"{prefix}/rules/decisions/{record_id}"
+
+    approver = logged_in(app, prefix, *staff("approver", bank))
+    case = approver.get(f"{prefix}/applications/{application_id}", headers=HTML).get_data(as_text=True)
+    assert f'href="{decision}"' in case
+    short = post(approver, decision, f"{decision}/override", {"outcome": "approve", "justification": "ok"})
+    assert short.status_code == 422 and "at least 10 characters" in short.get_data(as_text=True)
+    unknown = post(approver, decision, f"{decision}/override", {"outcome": "maybe", "justification": "x" * 20})
+    assert unknown.status_code == 422
+    with tenant_session(bank) as db:
+        assert db.get(DecisionRecord, record_id).override_outcome is None
+
+    # A risk manager reads the explanation but may not override (application.approve).
+    risk = logged_in(app, prefix, *staff("risk_manager", bank))
+    page = risk.get(decision, headers=HTML).get_data(as_text=True)
+    assert "R01" in page and 'id="justification"' not in page
+    refused = post(risk, f"{prefix}/rules", f"{decision}/override", {"outcome": "approve", "justification": "x" * 20})
+    assert refused.status_code == 403
