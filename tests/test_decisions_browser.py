@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 import dramatiq
 
@@ -17,10 +17,12 @@ from creditfactory.audit import Actor, ActorKind, CurrentActor
 from creditfactory.db import SystemContext, shared_session, tenant_session
 from creditfactory.decisions import services
 from creditfactory.decisions.engine import Stage
-from creditfactory.decisions.models import DecisionRecord, RuleSetOverlayVersion
+from creditfactory.decisions.models import DecisionRecord, RuleSetOverlayVersion, StandardRuleSetVersion
 from creditfactory.jobs import make_broker, use_broker
 from creditfactory.lending.applications.models import LoanApplication
+from creditfactory.testing.staff import STAFF_PASSWORD
 from test_applications_browser import log_in, phone_page
+from test_identity_admin import staff  # noqa: F401 - users with an enrolled second factor (head office)
 from test_portal_browser import base_url, browser, fits_on_a_phone, no_csp_violations, screenshot  # noqa: F401
 
 pytestmark = pytest.mark.browser
@@ -214,3 +216,37 @@ def test_add_a_rule_refused_at_its_cell_disable_an_optional_one_then_remove_it(b
         assert db.get(RuleSetOverlayVersion, version_id).content == {"disable": ["APR-QUERIES"]}
     screenshot(maker, "decisions-grid-edited-en")
     no_csp_violations(maker)
+
+
+def test_head_office_edits_a_standard_in_the_grid_on_a_phone(browser, base_url, staff):  # noqa: F811
+    with SystemContext("test: standard rule sets"), shared_session() as shared, shared.begin():
+        services.sync_standard(shared, dt.date(2026, 10, 29))
+        known = set(shared.scalars(select(StandardRuleSetVersion.id)))
+        published = shared.scalar(select(StandardRuleSetVersion.id)
+                                  .where(StandardRuleSetVersion.code == "std-approval",
+                                         StandardRuleSetVersion.status == "published")
+                                  .order_by(StandardRuleSetVersion.version.desc()).limit(1))
+    username, authenticator = staff("head_office_risk_owner")
+    page = phone_page(browser)
+    try:
+        page.goto(f"{base_url}/lang/en?next=/login")
+        page.fill("#username", username)
+        page.fill("#password", STAFF_PASSWORD)
+        page.get_by_role("button", name="Log in").click()
+        page.wait_for_url(f"{base_url}/login/totp")
+        page.locator("#code").fill(authenticator.now())
+        page.get_by_role("button", name="Continue").click()
+        page.goto(f"{base_url}/head-office/rules/{published}")
+        page.get_by_role("link", name="Edit as a new draft").click()
+        page.get_by_label("Rule 5 · amount", exact=True).fill("> 250000")
+        page.fill("#effective_from", "2099-01-01")
+        page.get_by_role("button", name="Validate", exact=True).click()
+        assert page.locator(".diff-list li[data-change='changed']").count() == 1
+        fits_on_a_phone(page)
+        screenshot(page, "decisions-standard-grid-en")
+        page.get_by_role("button", name="Save as a new draft", exact=True).click()
+        assert page.locator("#version-status").inner_text() == "Draft"
+        no_csp_violations(page)
+    finally:
+        with shared_session() as shared, shared.begin():
+            shared.execute(delete(StandardRuleSetVersion).where(StandardRuleSetVersion.id.not_in(known)))
