@@ -544,11 +544,17 @@ def simulate(version_id: int) -> Response | tuple[str, int]:
         with tenant_session() as session, shared_session() as shared:
             result = backtest_draft(session, shared, services.get_overlay(session, version_id))
         return _editor(version_id, simulation=result)
+    from ..jobs.actors import BrokerNotConfigured
+
     try:
         with tenant_session() as session, session.begin():
             run_id = jobs.start_simulation(session, version_id).id
     except DomainError as exc:
         return _editor(version_id, errors=[{"message": str(exc)}], status=getattr(exc, "status", 422))
+    except BrokerNotConfigured:
+        # This process has no job broker (a deployment without one): say so on the page, not as a server error.
+        return _editor(version_id, errors=[{"message": gettext("Simulations run as jobs, and no job broker is "
+                                                               "configured here.")}], status=503)
     return redirect(url_for("decision_pages.editor", version_id=version_id, simulation=run_id))
 
 
