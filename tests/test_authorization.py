@@ -251,6 +251,9 @@ PAGE_SAMPLES: dict[str, dict[str, Any] | Callable[[Any], dict[str, Any]]] = {
     "talent_pages.cycle": {"code": "NONE"},
     "loan_pages.loan_page": {"reference": "NO-SUCH-LOAN"},
     "collection_pages.case_page": {"case_id": 999999999},
+    "decision_pages.editor": {"version_id": 999999999},
+    "decision_pages.decision": {"record_id": 999999999},
+    "decision_pages.standard": {"version_id": 999999999},
     **customer_samples.PAGE_SAMPLES,
 }
 #: A loan application (and a visit to it) in tenant A that operations on one can be called with; made by the
@@ -280,7 +283,11 @@ PAGE_STATUS: dict[str, int] = {"application_pages.case": 404, "application_pages
                                # The loan officer of the matrix holds no talent.read: the page's service refuses.
                                "talent_pages.employee_career": 403, "talent_pages.cycle": 403,
                                # The officer may not work collections: the service refuses before looking.
-                               "collection_pages.case_page": 403}
+                               "collection_pages.case_page": 403,
+                               # Risk-rule pages with an id check their permission (ruleset.read, ruleset.template.
+                               # manage) in the service, before looking the row up: a loan officer holds neither.
+                               "decision_pages.editor": 403, "decision_pages.decision": 403,
+                               "decision_pages.standard": 403}
 
 # --- the walks ---------------------------------------------------------------------------------------------------
 

@@ -9,7 +9,7 @@ from flask import Flask
 
 from . import identity, settings as settings_module
 from .identity import sessions
-from .decisions import routes as decisions_routes
+from .decisions import portal as decision_pages, routes as decisions_routes
 from .identity import portal as identity_portal, routes as identity_routes, sessions
 from .identity.oauth import routes as oauth_routes, server as oauth_server
 from .portal import account, i18n, views as portal_views
@@ -76,6 +76,7 @@ def create_app(settings: settings_module.Settings | None = None, *, testing: boo
     collection_portal.init_app(app)
     investigation_portal.init_app(app)
     talent_portal.init_app(app)
+    decision_pages.init_app(app)
     oauth_server.init_app(app)
     identity_portal.init_app(app)
     risk360_portal.init_app(app)
