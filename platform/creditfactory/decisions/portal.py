@@ -32,10 +32,10 @@ from ..identity.principal import CurrentPrincipal
 from ..portal.account import login_required
 from ..portal.i18n import current_language
 from ..portal.nav import N_, NavLink, register_nav
-from . import services
-from .engine import Outcome, RuleSet, Stage, coerce_facts
+from . import services, simulation as simulations
+from .engine import RuleSet
 from .facts import CATALOGUE
-from .models import DecisionRecord, RuleSetOverlayVersion, StandardRuleSetVersion
+from .models import RuleSetOverlayVersion, StandardRuleSetVersion
 from .overlay import apply_overlay, diff
 
 blueprint = Blueprint("decision_pages", __name__, template_folder="templates", static_folder="static",
@@ -48,10 +48,6 @@ CHANGE_LABELS = {"added": N_("Added"), "disabled": N_("Disabled"), "tightened": 
                  "removed": N_("Removed"), "enabled": N_("Enabled again"), "changed": N_("Changed")}
 #: Actions a row may output, in the order the grid's select lists them.
 ACTIONS = ("decline", "refer", "approve")
-#: Stored decisions a synchronous simulation replays at most (the newest per application).
-SIMULATION_LIMIT = 20_000
-#: Loan classes counted as bad in a simulation: non-performing (不良, DOMAIN §4: 次级, 可疑, 损失).
-BAD_CLASSES = ("substandard", "doubtful", "loss")
 
 
 # --- the grid ------------------------------------------------------------------------------------------------------
@@ -321,76 +317,6 @@ def compare_with_in_force(session: Session, shared: Session, version: RuleSetOve
     return changes_
 
 
-def backtest_draft(session: Session, shared: Session, version: RuleSetOverlayVersion) -> dict[str, Any]:
-    """Replays the bank's stored decisions of the draft's stage (the newest per application) against the rule
-    set in force today and against the draft, synchronously: approval rates, bad rates, and the swap set.
-
-    Stands in for the asynchronous simulation service until it is merged (docs/decisions.md, Portal)."""
-    from ..lending.loans.models import LoanAccount
-
-    services.get_overlay(session, version.id)  # authorizes the read
-    stage = Stage(version.stage)
-    standard = _latest_standard(shared, version.code)
-    current, _, _, _ = services.effective_rule_set(session, stage, dt.date.today(), shared)
-    draft, _ = services.CACHE.get(standard, version)
-    records = session.execute(
-        select(DecisionRecord.id, DecisionRecord.application_id, DecisionRecord.facts)
-        .where(DecisionRecord.stage == stage.value).order_by(DecisionRecord.id.desc()).limit(SIMULATION_LIMIT)).all()
-    seen: set[int] = set()
-    cases = []
-    for record_id, application_id, facts in records:
-        if application_id is not None:
-            if application_id in seen:
-                continue
-            seen.add(application_id)
-        try:
-            cases.append((record_id, application_id, coerce_facts(facts)))
-        except DomainError:
-            continue  # a fact since withdrawn from the catalogue: this decision cannot be replayed
-    before = current.backtest([facts for _, _, facts in cases])
-    after = draft.backtest([facts for _, _, facts in cases])
-    applications = [a for _, a, _ in cases if a is not None]
-    bad: dict[int, bool] = {}
-    if applications:
-        for application_id, risk_class in session.execute(
-                select(LoanAccount.application_id, LoanAccount.risk_class)
-                .where(LoanAccount.application_id.in_(applications))):
-            bad[application_id] = bad.get(application_id, False) or risk_class in BAD_CLASSES
-    accepted = (Outcome.APPROVE, Outcome.PASS)
-
-    def rates(results) -> dict[str, Any]:
-        n = len(results)
-        taken = [i for i, (outcome, _) in enumerate(results) if outcome in accepted]
-        known = [bad[cases[i][1]] for i in taken if cases[i][1] in bad]
-        return {"accepted": len(taken), "approval_rate": len(taken) / n if n else None,
-                "declined": sum(1 for o, _ in results if o is Outcome.DECLINE),
-                "referred": sum(1 for o, _ in results if o is Outcome.REFER),
-                "bad_rate": sum(known) / len(known) if known else None, "expected_bad_rate": None}
-
-    swaps, changed = [], 0
-    for (record_id, application_id, _), (old, _), (new, _) in zip(cases, before, after):
-        if old is new:
-            continue
-        changed += 1
-        if (old in accepted) != (new in accepted):
-            swaps.append({"record_id": record_id, "application_id": application_id, "before": old.value,
-                          "after": new.value, "direction": "in" if new in accepted else "out"})
-    return {"run_id": None, "status": "done", "progress": None, "error": None, "n": len(cases),
-            "current": rates(before), "draft": rates(after), "swaps": swaps[:200], "swap_count": changed,
-            "swap_in": sum(1 for swap in swaps if swap["direction"] == "in"),
-            "swap_out": sum(1 for swap in swaps if swap["direction"] == "out")}
-
-
-def _simulation_jobs():
-    """The asynchronous simulation service (decisions/simulation.py: a job per run, progress, expected and
-    observed bad rates) where this build has it; None where it has not, and the page back-tests synchronously."""
-    try:
-        from . import simulation
-    except ImportError:
-        return None
-    return simulation
-
-
 def from_simulation_report(report: dict[str, Any]) -> dict[str, Any]:
     """A run of the simulation service (``simulation_status``) in the shape the page shows."""
     results = report["results"]
@@ -497,11 +423,10 @@ def editor(version_id: int) -> tuple[str, int]:
                "approved": gettext("Approved: the version is published and takes effect on its date."),
                "rejected": gettext("Rejected: the version is a draft again.")}
     simulation = None
-    jobs = _simulation_jobs()
     run_id = request.args.get("simulation", type=int)
-    if jobs is not None and run_id is not None:
+    if run_id is not None:
         with tenant_session() as session:
-            report = jobs.simulation_status(session, run_id)
+            report = simulations.simulation_status(session, run_id)
         if report["draft_version_id"] == version_id:
             simulation = from_simulation_report(report)
     return _editor(version_id, notice=notices.get(request.args.get("done", "")), simulation=simulation)
@@ -538,17 +463,12 @@ def edit(version_id: int) -> Response | tuple[str, int]:
 @login_required
 def simulate(version_id: int) -> Response | tuple[str, int]:
     """The saved draft against the bank's stored decisions, beside the rule set in force: a simulation job whose
-    progress the page follows, or (without the simulation service) a synchronous back-test shown at once."""
-    jobs = _simulation_jobs()
-    if jobs is None:
-        with tenant_session() as session, shared_session() as shared:
-            result = backtest_draft(session, shared, services.get_overlay(session, version_id))
-        return _editor(version_id, simulation=result)
+    progress the page follows."""
     from ..jobs.actors import BrokerNotConfigured
 
     try:
         with tenant_session() as session, session.begin():
-            run_id = jobs.start_simulation(session, version_id).id
+            run_id = simulations.start_simulation(session, version_id).id
     except DomainError as exc:
         return _editor(version_id, errors=[{"message": str(exc)}], status=getattr(exc, "status", 422))
     except BrokerNotConfigured:

@@ -27,7 +27,7 @@ from ..identity import changes
 from ..identity.authorization import authorize
 from ..identity.permissions import Permission
 from ..identity.principal import CurrentPrincipal
-from .engine import CompiledRuleSet, Decision, FiredRule, Outcome, RuleSet, Stage
+from .engine import CompiledRuleSet, Decision, Outcome, RuleSet, Stage
 from .models import DecisionRecord, RuleSetOverlayVersion, StandardRuleSetVersion
 from .overlay import apply_overlay, diff, overlay_hash
 from .shadow import record_shadow

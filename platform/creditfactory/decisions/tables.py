@@ -10,7 +10,6 @@ fired reason comes for free.
 
 from __future__ import annotations
 
-import datetime as dt
 import gc
 import math
 import re
@@ -18,8 +17,8 @@ from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from .expressions import (Compiled, Compiler, InList, InRange, IsNull, Literal, Node, Placeholder,
-                          RuleSyntaxError, Binary, _Parser, _key, compile_expression)
+from .expressions import (Compiler, InList, InRange, Literal, Node, Placeholder, RuleSyntaxError, _Parser, _key,
+                          compile_expression)
 from .facts import FactCatalogue, CATALOGUE
 
 HIT_POLICIES = ("first", "collect", "priority", "unique")
