@@ -29,7 +29,7 @@ from .models import RecordingSession
 blueprint = Blueprint("contract_pages", __name__, template_folder="templates", url_prefix="/back-office")
 
 ROLE_LABELS = {"borrower": N_("Borrower"), "co_borrower": N_("Co-borrower"), "guarantor": N_("Guarantor"),
-               "lender": N_("Lender")}
+               "spouse": N_("Borrower's spouse"), "lender": N_("Lender")}
 STATUS_LABELS = {"DRAFT": N_("Draft"), "SENT": N_("Sent"), "PARTIALLY_SIGNED": N_("Partially signed"),
                  "SIGNED": N_("Signed"), "VOIDED": N_("Voided"), "PENDING": N_("Pending"), "PASSED": N_("Passed"),
                  "FAILED": N_("Failed"), "SETTLED": N_("Settled"), "REVERSED": N_("Reversed"),
