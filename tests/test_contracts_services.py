@@ -162,6 +162,25 @@ def test_rate_and_method_must_fit_the_product(db, tenant_a, ops):
             contracts.prepare_contract(db, application.id, annual_rate="0.10", repayment_method="balloon")
 
 
+def test_a_products_interest_only_is_the_calculators_monthly_interest(db, tenant_a, ops):
+    from sqlalchemy import update
+
+    from creditfactory.lending.products.models import Product
+
+    application = approved_application(db)
+    terms = {**db.get(Product, application.product_id).terms,
+             "repayment_methods": ["equal_installment", "interest_only", "revolving"]}
+    # Set before first use (versions are immutable once made; the helper makes the product with its own terms).
+    db.execute(update(Product).where(Product.id == application.product_id).values(terms=terms))
+    db.expire_all()
+    with acting(ops[0], tenant_a):
+        with pytest.raises(DomainError, match="allowed: equal_installment, monthly_interest"):
+            contracts.prepare_contract(db, application.id, annual_rate="0.10", repayment_method="revolving")
+        contract = contracts.prepare_contract(db, application.id, annual_rate="0.12", repayment_method="interest_only")
+    assert contract.repayment_method == "monthly_interest"
+    assert [p["principal"] for p in contract.schedule["periods"]] == ["0.00", "0.00", "12000.00"]
+
+
 def test_signatures_verify_with_the_tenants_sealed_key(db, tenant_a, ops):
     application, contract = prepare(db, tenant_a, ops[0])
     sign_all(db, tenant_a, ops[0], contract)

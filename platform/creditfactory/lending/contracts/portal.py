@@ -59,18 +59,35 @@ def _page(application_id: int, *, error: str | None = None, status: int = 200) -
             raise NotFound(f"no application {application_id}")
         customer = session.get(Customer, application.customer_id)
         contract = services.contract_for_application(session, application_id)
-        view: dict[str, Any] = {}
+        view: dict[str, Any] = {"methods": _methods(session, application)}
         if contract is not None:
             signed = {s.party_id: s for s in services.signatures_of(session, contract.id)}
-            view = {"contract": contract, "parties": [(p, signed.get(p.id)) for p in services.parties_of(
-                        session, contract.id)],
-                    "recording": session.get(RecordingSession, contract.recording_session_id)
-                    if contract.recording_session_id else None,
-                    "problems": services.disbursement_problems(session, contract),
-                    "disbursements": session.scalars(select(Disbursement).where(
-                        Disbursement.contract_id == contract.id).order_by(Disbursement.id)).all()}
+            view |= {"contract": contract, "parties": [(p, signed.get(p.id)) for p in services.parties_of(
+                         session, contract.id)],
+                     "recording": session.get(RecordingSession, contract.recording_session_id)
+                     if contract.recording_session_id else None,
+                     "problems": services.disbursement_problems(session, contract),
+                     "disbursements": session.scalars(select(Disbursement).where(
+                         Disbursement.contract_id == contract.id).order_by(Disbursement.id)).all()}
     return render_template("contracts/contract.html", application=application, customer=customer, error=error,
                            labels=STATUS_LABELS, roles=ROLE_LABELS, **view), status
+
+
+METHOD_LABELS = {"equal_installment": N_("Equal instalment"), "equal_principal": N_("Equal principal"),
+                 "monthly_interest": N_("Monthly interest, principal at maturity"), "bullet": N_("Bullet"),
+                 "balloon": N_("Balloon")}
+
+
+def _methods(session, application: LoanApplication) -> list[tuple[str, str, bool]]:
+    """The product's term-loan methods as (code, label, chosen): the application's own method comes chosen."""
+    from ..products.services import terms_of
+
+    try:
+        offered = services.contract_methods(terms_of(session, application.product_id).repayment_methods)
+    except DomainError:  # a product without terms: prepare_contract refuses it with the reason
+        offered = list(METHOD_LABELS)
+    chosen = services.PRODUCT_METHODS.get(application.repayment_method or "", application.repayment_method)
+    return [(code, METHOD_LABELS.get(code, code), code == chosen) for code in offered]
 
 
 @blueprint.get("/contracts/<int:application_id>")

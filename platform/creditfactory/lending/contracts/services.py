@@ -44,6 +44,16 @@ ROLE_EN = {"borrower": "Borrower", "co_borrower": "Co-borrower", "guarantor": "G
 MEDIA_TYPES = ("video/mp4", "video/quicktime", "video/webm", "audio/mpeg", "audio/mp4")
 
 
+#: Product terms name a method differently from the calculator in one case (products/terms.py: ``interest_only``
+#: is the calculator's ``monthly_interest``); contracts and loans keep the calculator's code.
+PRODUCT_METHODS = {"interest_only": Method.MONTHLY_INTEREST.value}
+
+
+def contract_methods(product_methods) -> list[str]:
+    """The calculator codes a term loan of a product with these ``repayment_methods`` may be contracted with."""
+    return [PRODUCT_METHODS.get(m, m) for m in product_methods if m != Method.REVOLVING.value]
+
+
 class ContractError(DomainError):
     """Bad input for a contract operation."""
 
@@ -109,9 +119,11 @@ def prepare_contract(session: Session, application_id: int, *, annual_rate: Any,
     if not (terms.annual_rate.contains(rate) or any(p.annual_rate.contains(rate) for p in terms.sector_pricing)):
         raise ContractError(f"annual_rate {rate} is outside the product's range "
                             f"{terms.annual_rate.min}–{terms.annual_rate.max}")
-    if repayment_method not in terms.repayment_methods or repayment_method == Method.REVOLVING.value:
+    offered = contract_methods(terms.repayment_methods)
+    repayment_method = PRODUCT_METHODS.get(repayment_method, repayment_method)
+    if repayment_method not in offered:
         raise ContractError(f"repayment_method {repayment_method!r} is not offered for a term loan of this product; "
-                            f"allowed: {', '.join(m for m in terms.repayment_methods if m != 'revolving')}")
+                            f"allowed: {', '.join(offered)}")
     start = business_date(session)
     schedule = build_schedule(ScheduleTerms(method=Method(repayment_method), principal=Decimal(application.amount),
                                             annual_rate=rate, months=application.term_months, start=start,
