@@ -330,6 +330,40 @@ def test_demo_applications_reach_their_states_and_a_rerun_adds_nothing(tenant_fa
             .where(Customer.name.startswith(demo.PREFIX)))}
     expected = {target: target for target in demo.PLAN} | {"APPROVED_BY_APPROVER": "APPROVED"}
     assert states == expected
+    # Every state of DOMAIN §2.2 is shown.
+    from creditfactory.lending.applications.states import State
+    assert set(states.values()) == {s.value for s in State}
+    from creditfactory.lending.applications.models import ApplicationDecision, CommitteeCase, CommitteeSession
+    from creditfactory.lending.contracts.models import ContractParty, EContract, RecordingSession
+    from creditfactory.lending.disbursement.models import Disbursement
+    from creditfactory.lending.loans.models import LoanAccount
+
+    def application_of(db, target):
+        return db.scalars(select(LoanApplication).join(Customer, Customer.id == LoanApplication.customer_id)
+                          .where(Customer.name == demo.PREFIX + target)).one()
+
+    with tenant_session(demo_bank) as db:
+        in_committee, with_conditions = application_of(db, "IN_COMMITTEE"), application_of(db, "APPROVED_WITH_CONDITIONS")
+        sessions = {case.application_id: db.get(CommitteeSession, case.session_id).status
+                    for case in db.scalars(select(CommitteeCase))}
+        assert sessions == {in_committee.id: "open", with_conditions.id: "closed"}
+        decision = db.scalars(select(ApplicationDecision)
+                              .where(ApplicationDecision.application_id == with_conditions.id)).one()
+        assert decision.conditions and decision.by_committee
+        for target in ("CONTRACTED", "DISBURSED"):
+            application = application_of(db, target)
+            contract = db.scalars(select(EContract).where(EContract.application_id == application.id)).one()
+            assert contract.status == "SIGNED"
+            recording = db.get(RecordingSession, contract.recording_session_id)
+            assert recording.qc_status == "PASSED" and recording.qc_reviewer_id != recording.recorded_by_id
+            roles = [(p.role, p.related_party_id is not None) for p in db.scalars(
+                select(ContractParty).where(ContractParty.contract_id == contract.id).order_by(ContractParty.id))]
+            # The CONTRACTED borrower's spouse is a person without a customer record, and signs.
+            assert roles == ([("borrower", False), ("spouse", True), ("lender", False)] if target == "CONTRACTED"
+                             else [("borrower", False), ("lender", False)])
+        disbursed = application_of(db, "DISBURSED")
+        payment = db.scalars(select(Disbursement).where(Disbursement.application_id == disbursed.id)).one()
+        assert payment.status == "SETTLED" and db.get(LoanAccount, payment.loan_id).state == "active"
     assert demo.ensure_demo_applications(demo_bank.slug) == []
 
 
