@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import re
 import types
 import uuid
 from decimal import Decimal
@@ -413,3 +414,31 @@ def test_portal_walk_from_intake_to_the_approvers_explanation(app, bank, make_us
     # the approval stage referred it: the reviewer reads why and which rule fired, with the value it read
     assert 'data-stage="approval"' in page and "R03" in page and "APR-CROSSCHECK" in page
     assert "business.cross_checks_failed = 2" in page
+
+
+def test_portal_new_application_from_the_customer_page_is_registered_once(app, bank, make_user):
+    """The customer page opens the form for that customer; the form's idempotency key makes a second send of the
+    same form (a double tap, a retry on a weak signal) show the first application instead of registering another."""
+    from creditfactory.testing.staff import HTML, csrf_token, log_in
+
+    customer_id, product_id = world(bank)
+    prefix = f"/t/{bank.slug}"
+    client = app.test_client()
+    assert log_in(client, prefix, make_user("loan_officer", bank)).status_code == 302
+    customer_page = client.get(f"{prefix}/customers/{customer_id}", headers=HTML).get_data(as_text=True)
+    new = f"{prefix}/applications/new?customer_id={customer_id}"
+    assert f'href="{new}"' in customer_page
+    form_page = client.get(new, headers=HTML).get_data(as_text=True)
+    assert f'<option value="{customer_id}" selected>' in form_page
+    key = re.search(r'name="idempotency_key" value="([0-9a-f]{32})"', form_page)[1]
+    data = {"csrf_token": csrf_token(client, new), "idempotency_key": key, "customer_id": customer_id,
+            "product_id": product_id, "amount": "20000", "term_months": "12", "channel": "field_app",
+            "repayment_method": "equal_installment", "sector": "retail"}
+    first = client.post(new, headers=HTML, data=data)
+    again = client.post(new, headers=HTML, data=data)
+    assert first.status_code == again.status_code == 302 and first.headers["Location"] == again.headers["Location"]
+    with tenant_session(bank) as db:
+        assert len(db.scalars(select(LoanApplication).where(LoanApplication.customer_id == customer_id)).all()) == 1
+    # Back to the sent form, changed and sent again: said so, with a fresh key for a deliberate second application.
+    changed = client.post(new, headers=HTML, data={**data, "amount": "30000"}).get_data(as_text=True)
+    assert "此表单已登记过一笔申请" in changed and f'value="{key}"' not in changed

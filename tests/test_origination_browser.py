@@ -124,8 +124,8 @@ def test_intake_to_signed_contract_through_the_pages(browser, base_url, bank, st
     expect(parties_card.locator("li")).to_contain_text("赵敏")
     no_csp_violations(officer)
 
-    officer.goto(f"{prefix}/applications/new")
-    officer.select_option("#customer_id", customer_id)
+    officer.locator("#new-application").click()  # the customer page opens the form for this customer
+    assert officer.locator("#customer_id").input_value() == customer_id
     officer.select_option("#product_id", str(staff["product_id"]))
     officer.fill("#amount", "20000")
     officer.fill("#term_months", "12")
