@@ -213,6 +213,7 @@ PAGE_SAMPLES: dict[str, dict[str, Any] | Callable[[Any], dict[str, Any]]] = {
     "investigation.worksheet": {"application_id": 990001},
     "application_pages.committee_session": {"session_id": 999999999},
     "contract_pages.contract_page": {"application_id": 999999999},
+    "contract_pages.contract_pdf": {"application_id": 999999999},
     **customer_samples.PAGE_SAMPLES,
 }
 #: A loan application (and a visit to it) in tenant A that operations on one can be called with; made by the
@@ -238,7 +239,7 @@ SAMPLES.update({
 
 #: What a logged-in user of the page's bank gets when it is not 200: the sample names no row (the page was reached).
 PAGE_STATUS: dict[str, int] = {"application_pages.case": 404, "application_pages.committee_session": 404,
-                               "contract_pages.contract_page": 404}
+                               "contract_pages.contract_page": 404, "contract_pages.contract_pdf": 404}
 
 # --- the walks ---------------------------------------------------------------------------------------------------
 

@@ -191,6 +191,8 @@ def test_intake_to_signed_contract_through_the_pages(browser, base_url, bank, st
     parties = clerk.locator("ul.plain > li")
     expect(parties).to_have_count(3)  # the borrower, the spouse (no customer record), the bank
     expect(parties.nth(1)).to_contain_text(f"{t['spouse']}: 赵敏")
+    pdf = clerk.request.get(base_url + clerk.locator("#contract-pdf").get_attribute("href"))
+    assert pdf.ok and pdf.body().startswith(b"%PDF-")  # what the parties sign
     for _ in range(3):
         clerk.get_by_role("button", name=t["sign"]).first.click()
     expect(clerk.locator("#contract-status")).to_have_text(t["signed"])
@@ -203,7 +205,8 @@ def test_intake_to_signed_contract_through_the_pages(browser, base_url, bank, st
 
     second = phone_page(browser)
     log_in(second, base_url, bank, staff["qc"], language)
-    second.goto(f"{prefix}/back-office/contracts/{application_id}")
+    second.goto(f"{prefix}/applications/{application_id}")
+    second.locator("#contract-link").click()  # the case page leads the back office to its contract
     second.get_by_role("button", name=t["qc"]).click()
     expect(second.locator("#application-state")).to_have_text(t["contracted"])
     fits_on_a_phone(second)

@@ -96,6 +96,20 @@ def contract_page(application_id: int) -> tuple[str, int]:
     return _page(application_id)
 
 
+@blueprint.get("/contracts/<int:application_id>/pdf")
+@login_required
+def contract_pdf(application_id: int) -> Response:
+    """The rendered contract the parties sign, checked against its SHA-256 on the way out (as the API serves it)."""
+    with tenant_session() as session, session.begin():
+        authorize(Permission.APPLICATION_READ)
+        contract = services.contract_for_application(session, application_id)
+        if contract is None:
+            raise NotFound(f"application {application_id} has no contract")
+        contract, data = services.contract_pdf(session, contract.id)
+    return Response(data, mimetype="application/pdf",
+                    headers={"Content-Disposition": f'inline; filename="{contract.reference}.pdf"'})
+
+
 def _act(application_id: int, action) -> Response | tuple[str, int]:
     try:
         with tenant_session() as session, session.begin():
