@@ -39,7 +39,9 @@ def test_up_demo_serves_the_demo_banks_and_stops_on_ctrl_c(cf_settings, tmp_path
                                cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         base = f"http://127.0.0.1:{port}"
-        for _ in range(120):
+        # The demo data are made before serving (every state of an application, two contracts rendered to PDF and
+        # signed, a disbursement settled, per bank): allow minutes on a shared machine, not seconds.
+        for _ in range(1200):
             try:
                 if _get(f"{base}/readyz")[0] == 200:
                     break
