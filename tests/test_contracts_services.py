@@ -162,6 +162,25 @@ def test_rate_and_method_must_fit_the_product(db, tenant_a, ops):
             contracts.prepare_contract(db, application.id, annual_rate="0.10", repayment_method="balloon")
 
 
+def test_one_person_as_a_customer_and_as_a_person_record_signs_once(db, tenant_a, ops, make_user):
+    """The spouse is a customer of the bank, and also recorded as a co-borrower by name and resident ID: the same
+    resident ID makes them one person, who signs once, as co-borrower."""
+    from creditfactory.lending.customers import services as customers
+
+    officer = principal(make_user("loan_officer", tenant_a), tenant_a, "loan_officer")
+    application = approved_application(db, guarantor=False)
+    number = "11010519491231002X"
+    with acting(officer, tenant_a):
+        spouse = customers.create_customer(db, kind="individual", name="赵敏", resident_id=number)
+        customers.add_related_party(db, application.customer_id, role="spouse", related_customer_id=spouse.id)
+        co_borrower = customers.add_related_party(db, application.customer_id, role="co_borrower", name="赵敏",
+                                                  resident_id=number)
+    with acting(ops[0], tenant_a):
+        contract = contracts.prepare_contract(db, application.id, annual_rate="0.12", repayment_method="bullet")
+    assert [(p.role, p.customer_id, p.related_party_id) for p in contracts.parties_of(db, contract.id)][:-1] == [
+        ("borrower", application.customer_id, None), ("co_borrower", None, co_borrower.id)]
+
+
 def test_a_products_interest_only_is_the_calculators_monthly_interest(db, tenant_a, ops):
     from sqlalchemy import update
 

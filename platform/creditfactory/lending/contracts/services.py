@@ -174,26 +174,32 @@ def _parties(session: Session, contract: EContract, application: LoanApplication
     borrower = session.get(Customer, application.customer_id)
     parties = [ContractParty(contract_id=contract.id, role="borrower", customer_id=borrower.id, name=borrower.name)]
     related = session.execute(
-        select(RelatedParty, Customer.name)
+        select(RelatedParty, Customer.name, Customer.resident_id_index)
         .outerjoin(Customer, Customer.id == RelatedParty.related_customer_id)
         .where(RelatedParty.customer_id == borrower.id, RelatedParty.role.in_(SIGNING_ROLES))).all()
     related.sort(key=lambda row: (SIGNING_ROLES.index(row[0].role), row[0].id))
+
+    def person_of(customer_id: int | None, party_id: int | None, id_index: str | None) -> Any:
+        # One person, one key: the resident-ID blind index where known (the same for a customer record and a
+        # person record of the same person), else the record's own id.
+        if id_index:
+            return ("resident", id_index)
+        return ("customer", customer_id) if customer_id is not None else ("person", party_id)
+
     seen_roles: set[tuple[str, Any]] = set()
-    signing: set[Any] = {("customer", borrower.id)}
-    for party, customer_name in related:
-        # One person is one signer per role: a customer by id, a person record by its resident-ID index (or id).
-        if party.related_customer_id is not None:
-            person: Any = ("customer", party.related_customer_id)
-        else:
-            person = ("person", party.resident_id_index or party.id)
+    signing: set[Any] = {person_of(borrower.id, None, borrower.resident_id_index)}
+    for party, customer_name, customer_index in related:
+        is_customer = party.related_customer_id is not None
+        person = person_of(party.related_customer_id, party.id,
+                           customer_index if is_customer else party.resident_id_index)
         if (party.role, person) in seen_roles or (party.role == "spouse" and person in signing):
             continue
         seen_roles.add((party.role, person))
         signing.add(person)
         parties.append(ContractParty(
             contract_id=contract.id, role=party.role, customer_id=party.related_customer_id,
-            related_party_id=None if party.related_customer_id is not None else party.id,
-            name=customer_name if party.related_customer_id is not None else party.name))
+            related_party_id=None if is_customer else party.id,
+            name=customer_name if is_customer else party.name))
     parties.append(ContractParty(contract_id=contract.id, role="lender", customer_id=None,
                                  name=tenant.name_zh or tenant.name_en or tenant.slug))
     session.add_all(parties)
