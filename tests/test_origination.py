@@ -322,6 +322,18 @@ def test_demo_applications_reach_their_states_and_a_rerun_adds_nothing(tenant_fa
     demo_bank = tenant_factory(name_en="Demo Origination Bank")
     with SystemContext("test: demo staff"), shared_session() as shared, shared.begin():
         ensure_demo_staff(shared, [demo_bank.slug])
+    try:
+        _demo_applications(demo, demo_bank)
+    finally:  # the head-office demo users are global: leave none for tests/test_identity_demo.py to find
+        from sqlalchemy import delete
+
+        from creditfactory.identity.models import User
+        with shared_session() as shared, shared.begin():
+            shared.execute(delete(User).where(User.username.like("demo.%")
+                                              | User.username.like(f"{demo_bank.slug}.%")))
+
+
+def _demo_applications(demo, demo_bank):
     world(demo_bank)
     made = demo.ensure_demo_applications(demo_bank.slug)
     assert made == list(demo.PLAN)
