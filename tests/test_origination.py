@@ -356,7 +356,8 @@ def _demo_applications(demo, demo_bank):
                           .where(Customer.name == demo.PREFIX + target)).one()
 
     with tenant_session(demo_bank) as db:
-        in_committee, with_conditions = application_of(db, "IN_COMMITTEE"), application_of(db, "APPROVED_WITH_CONDITIONS")
+        in_committee = application_of(db, "IN_COMMITTEE")
+        with_conditions = application_of(db, "APPROVED_WITH_CONDITIONS")
         sessions = {case.application_id: db.get(CommitteeSession, case.session_id).status
                     for case in db.scalars(select(CommitteeCase))}
         assert sessions == {in_committee.id: "open", with_conditions.id: "closed"}

@@ -4,9 +4,9 @@ the one check that decides whether a contract may be disbursed.
 Flow: an APPROVED / APPROVED_WITH_CONDITIONS application → ``prepare_contract`` (DRAFT; parties: the borrower, the
 borrower's co-borrowers, guarantors and spouse among the customer's related parties, whether customers or persons
 recorded only as a related party, and the bank as lender) → ``record_recording`` (the 双录 media, QC PENDING) →
-``sign`` per party (PARTIALLY_SIGNED … SIGNED) → ``review_recording`` (QC PASSED / FAILED by someone other than who recorded it). When every party has signed
-and QC has passed, the application moves to CONTRACTED (``Event.CONTRACT``). ``disbursement_problems`` is the
-single gate disbursement calls.
+``sign`` per party (PARTIALLY_SIGNED … SIGNED) → ``review_recording`` (QC PASSED / FAILED by someone other than
+who recorded it). When every party has signed and QC has passed, the application moves to CONTRACTED
+(``Event.CONTRACT``). ``disbursement_problems`` is the single gate disbursement calls.
 """
 
 from __future__ import annotations
