@@ -59,7 +59,8 @@ def _page(application_id: int, *, error: str | None = None, status: int = 200) -
             raise NotFound(f"no application {application_id}")
         customer = session.get(Customer, application.customer_id)
         contract = services.contract_for_application(session, application_id)
-        view: dict[str, Any] = {"methods": _methods(session, application)}
+        view: dict[str, Any] = {"methods": _methods(session, application),
+                                "conditions": _conditions(session, application)}
         if contract is not None:
             signed = {s.party_id: s for s in services.signatures_of(session, contract.id)}
             view |= {"contract": contract, "parties": [(p, signed.get(p.id)) for p in services.parties_of(
@@ -76,6 +77,16 @@ def _page(application_id: int, *, error: str | None = None, status: int = 200) -
 METHOD_LABELS = {"equal_installment": N_("Equal instalment"), "equal_principal": N_("Equal principal"),
                  "monthly_interest": N_("Monthly interest, principal at maturity"), "bullet": N_("Bullet"),
                  "balloon": N_("Balloon")}
+
+
+def _conditions(session, application: LoanApplication) -> list[str]:
+    """The conditions of the approval the contract is prepared on (the latest decision), for the back office to
+    see met before signing and paying out."""
+    from ..applications.services import decisions
+
+    approvals = [d for d in decisions(session, application)
+                 if d.decision in ("approve", "approve_with_conditions")]
+    return list(approvals[-1].conditions or []) if approvals else []
 
 
 def _methods(session, application: LoanApplication) -> list[tuple[str, str, bool]]:
