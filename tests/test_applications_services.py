@@ -404,3 +404,13 @@ def test_sla_reminders_go_to_the_assignee_once_per_state_visit(tenant_a, stub_br
             ApplicationReminder.application_id.in_(committed))).all()
         assert (reminder.application_id, reminder.user_id, reminder.state) == (late, officer.user_id, "APPLIED")
         assert "24 h" in reminder.message
+
+
+def test_expiry_and_sla_reminders_are_scheduled_for_every_tenant():
+    from creditfactory.jobs.schedule import periodic_jobs
+
+    scheduled = periodic_jobs()
+    assert scheduled["application-expiry"].actor is jobs.expire_applications
+    reminders = [job for name, job in scheduled.items() if name.startswith("application-sla-reminders-")]
+    assert {job.actor for job in reminders} == {jobs.send_sla_reminders}
+    assert sorted(job.daily_at for job in reminders) == [dt.time(8, 30), dt.time(12, 30), dt.time(16, 30)]

@@ -254,6 +254,7 @@ PAGE_SAMPLES: dict[str, dict[str, Any] | Callable[[Any], dict[str, Any]]] = {
     "decision_pages.editor": {"version_id": 999999999},
     "decision_pages.decision": {"record_id": 999999999},
     "decision_pages.standard": {"version_id": 999999999},
+    "contract_pages.contract_pdf": {"application_id": 999999999},
     **customer_samples.PAGE_SAMPLES,
 }
 #: A loan application (and a visit to it) in tenant A that operations on one can be called with; made by the
@@ -279,7 +280,8 @@ SAMPLES.update({
 
 #: What a logged-in user of the page's bank gets when it is not 200: the sample names no row (the page was reached).
 PAGE_STATUS: dict[str, int] = {"application_pages.case": 404, "application_pages.committee_session": 404,
-                               "contract_pages.contract_page": 404, "loan_pages.loan_page": 404,
+                               "contract_pages.contract_page": 404, "contract_pages.contract_pdf": 404,
+                               "loan_pages.loan_page": 404,
                                # The loan officer of the matrix holds no talent.read: the page's service refuses.
                                "talent_pages.employee_career": 403, "talent_pages.cycle": 403,
                                # The officer may not work collections: the service refuses before looking.

@@ -96,3 +96,25 @@ def test_approved_to_disbursed_through_the_api(client, bank, token_of, make_user
         assert settled.status_code == 200 and settled.json["status"] == "SETTLED"
     loan = client.get(f"{api}/loans/{contract['reference'].removeprefix('HT-')}", headers=clerk)
     assert loan.status_code == 200 and loan.json["state"] == "active" and loan.json["principal_amount"] == "12000.00"
+
+
+def test_the_contract_page_shows_the_conditions_of_the_approval(app, bank, make_user):
+    """An application approved with conditions: the back office sees them where it prepares the contract."""
+    from sqlalchemy import update
+
+    from creditfactory.lending.applications.models import ApplicationDecision, LoanApplication
+    from applications_support import user_id_of
+    from creditfactory.testing.staff import HTML
+
+    approver = user_id_of(make_user("approver", bank))
+    with tenant_session(bank) as db, db.begin():
+        application = approved_application(db)
+        db.add(ApplicationDecision(application_id=application.id, decision="approve_with_conditions",
+                                   decided_by=approver, reasons="approved", conditions=["配偶共同签字", "每月报送进货单据"]))
+        db.execute(update(LoanApplication).where(LoanApplication.id == application.id)
+                   .values(state="APPROVED_WITH_CONDITIONS"))
+        application_id = application.id
+    http = app.test_client()
+    assert log_in(http, f"/t/{bank.slug}", make_user("operations", bank)).status_code == 302
+    page = http.get(f"/t/{bank.slug}/back-office/contracts/{application_id}", headers=HTML).get_data(as_text=True)
+    assert 'id="conditions"' in page and "<li>配偶共同签字</li>" in page and "<li>每月报送进货单据</li>" in page

@@ -98,6 +98,61 @@ def test_prepare_renders_a_pdf_with_the_calculators_schedule_and_every_party(db,
     assert contract.template_id == "default.zh.html" and len(contract.template_version) == 64
 
 
+def test_related_persons_without_a_customer_record_are_parties_and_sign(db, tenant_a, ops, make_user):
+    """A spouse and a natural-person guarantor recorded only as related parties (no customer record) sign too; a
+    spouse who is also a co-borrower signs once, as co-borrower."""
+    from creditfactory.lending.customers import services as customers
+
+    clerk, reviewer = ops
+    officer = principal(make_user("loan_officer", tenant_a), tenant_a, "loan_officer")
+    application = approved_application(db)
+    with acting(officer, tenant_a):
+        spouse = customers.add_related_party(db, application.customer_id, role="spouse", name="赵敏",
+                                             resident_id="11010519491231002X")
+        customers.add_related_party(db, application.customer_id, role="co_borrower", name="赵敏",
+                                    resident_id="11010519491231002X")
+        guarantor = customers.add_related_party(db, application.customer_id, role="guarantor", name="孙伟")
+    with acting(clerk, tenant_a):
+        contract = contracts.prepare_contract(db, application.id, annual_rate="0.12",
+                                              repayment_method="equal_principal")
+    parties = contracts.parties_of(db, contract.id)
+    assert [(p.role, p.name) for p in parties] == [
+        ("borrower", "王芳"), ("co_borrower", "赵敏"), ("guarantor", "李强"), ("guarantor", "孙伟"),
+        ("lender", parties[-1].name)]
+    persons = {p.name: p for p in parties if p.related_party_id is not None}
+    assert persons["孙伟"].related_party_id == guarantor.id and persons["孙伟"].customer_id is None
+    assert persons["赵敏"].related_party_id != spouse.id  # the co-borrower row, not the spouse row
+    recording = record(db, tenant_a, clerk, contract)
+    with acting(clerk, tenant_a):
+        contracts.sign(db, contract.id, parties[0].id)
+    assert "孙伟 (guarantor) has not signed" in contracts.disbursement_problems(db, contract)
+    with acting(clerk, tenant_a):
+        for party in parties[1:]:
+            contracts.sign(db, contract.id, party.id)
+    with acting(reviewer, tenant_a):
+        contracts.review_recording(db, recording.id, passed=True)
+    db.refresh(application)
+    assert contract.status == "SIGNED" and application.state == "CONTRACTED"
+    assert contracts.disbursement_problems(db, contract) == []
+    statement = next(s for s in contracts.signatures_of(db, contract.id) if s.party_id == persons["孙伟"].id).statement
+    assert f'"related_party_id":{guarantor.id}' in statement and '"customer_id":null' in statement
+
+
+def test_a_spouse_who_is_only_a_spouse_signs_as_the_spouse(db, tenant_a, ops, make_user):
+    from creditfactory.lending.customers import services as customers
+
+    officer = principal(make_user("loan_officer", tenant_a), tenant_a, "loan_officer")
+    application = approved_application(db, guarantor=False)
+    with acting(officer, tenant_a):
+        spouse = customers.add_related_party(db, application.customer_id, role="spouse", name="赵敏")
+    with acting(ops[0], tenant_a):
+        contract = contracts.prepare_contract(db, application.id, annual_rate="0.12", repayment_method="bullet",
+                                              language="en")
+    parties = contracts.parties_of(db, contract.id)
+    assert [(p.role, p.name, p.related_party_id) for p in parties[:-1]] == [
+        ("borrower", "王芳", None), ("spouse", "赵敏", spouse.id)]
+
+
 def test_rate_and_method_must_fit_the_product(db, tenant_a, ops):
     application = approved_application(db)
     with acting(ops[0], tenant_a):
@@ -105,6 +160,44 @@ def test_rate_and_method_must_fit_the_product(db, tenant_a, ops):
             contracts.prepare_contract(db, application.id, annual_rate="0.30", repayment_method="bullet")
         with pytest.raises(DomainError, match="not offered"):
             contracts.prepare_contract(db, application.id, annual_rate="0.10", repayment_method="balloon")
+
+
+def test_one_person_as_a_customer_and_as_a_person_record_signs_once(db, tenant_a, ops, make_user):
+    """The spouse is a customer of the bank, and also recorded as a co-borrower by name and resident ID: the same
+    resident ID makes them one person, who signs once, as co-borrower."""
+    from creditfactory.lending.customers import services as customers
+
+    officer = principal(make_user("loan_officer", tenant_a), tenant_a, "loan_officer")
+    application = approved_application(db, guarantor=False)
+    number = "11010519491231002X"
+    with acting(officer, tenant_a):
+        spouse = customers.create_customer(db, kind="individual", name="赵敏", resident_id=number)
+        customers.add_related_party(db, application.customer_id, role="spouse", related_customer_id=spouse.id)
+        co_borrower = customers.add_related_party(db, application.customer_id, role="co_borrower", name="赵敏",
+                                                  resident_id=number)
+    with acting(ops[0], tenant_a):
+        contract = contracts.prepare_contract(db, application.id, annual_rate="0.12", repayment_method="bullet")
+    assert [(p.role, p.customer_id, p.related_party_id) for p in contracts.parties_of(db, contract.id)][:-1] == [
+        ("borrower", application.customer_id, None), ("co_borrower", None, co_borrower.id)]
+
+
+def test_a_products_interest_only_is_the_calculators_monthly_interest(db, tenant_a, ops):
+    from sqlalchemy import update
+
+    from creditfactory.lending.products.models import Product
+
+    application = approved_application(db)
+    terms = {**db.get(Product, application.product_id).terms,
+             "repayment_methods": ["equal_installment", "interest_only", "revolving"]}
+    # Set before first use (versions are immutable once made; the helper makes the product with its own terms).
+    db.execute(update(Product).where(Product.id == application.product_id).values(terms=terms))
+    db.expire_all()
+    with acting(ops[0], tenant_a):
+        with pytest.raises(DomainError, match="allowed: equal_installment, monthly_interest"):
+            contracts.prepare_contract(db, application.id, annual_rate="0.10", repayment_method="revolving")
+        contract = contracts.prepare_contract(db, application.id, annual_rate="0.12", repayment_method="interest_only")
+    assert contract.repayment_method == "monthly_interest"
+    assert [p["principal"] for p in contract.schedule["periods"]] == ["0.00", "0.00", "12000.00"]
 
 
 def test_signatures_verify_with_the_tenants_sealed_key(db, tenant_a, ops):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy import delete, select
 
 from creditfactory.db import SystemContext, shared_session
-from creditfactory.identity.demo import DEMO_PASSWORD, ensure_demo_staff
+from creditfactory.identity.demo import DEMO_PASSWORD, EXTRA_BANK_USERS, ensure_demo_staff
 from creditfactory.identity.models import Membership, User
 from creditfactory.identity.permissions import Context
 from creditfactory.identity.roles import STANDARD_ROLES
@@ -21,7 +21,13 @@ def test_demo_staff_are_made_once_and_can_log_in(app, tenant_a, tenant_b, now):
     try:
         with SystemContext("test: demo"), shared_session() as shared, shared.begin():
             first = ensure_demo_staff(shared, slugs)
-        assert len(first) == 2 + 2 * len(BANK_ROLES) and all(u.created for u in first)
+        assert len(first) == 2 + 2 * (len(BANK_ROLES) + len(EXTRA_BANK_USERS)) and all(u.created for u in first)
+        # A committee session needs three voting members; a recording's QC a second operations person.
+        voters = [u for u in first if u.tenant_slug == tenant_a.slug and u.role == "credit_committee_member"]
+        assert [u.username for u in voters] == [f"{tenant_a.slug}.credit_committee_member",
+                                                 f"{tenant_a.slug}.credit_committee_member2",
+                                                 f"{tenant_a.slug}.credit_committee_member3"]
+        assert len([u for u in first if u.tenant_slug == tenant_a.slug and u.role == "operations"]) == 2
         with SystemContext("test: demo"), shared_session() as shared, shared.begin():
             again = ensure_demo_staff(shared, slugs)
         assert [u.username for u in again] == [u.username for u in first] and not any(u.created for u in again)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import re
 import types
 import uuid
 from decimal import Decimal
@@ -321,6 +322,18 @@ def test_demo_applications_reach_their_states_and_a_rerun_adds_nothing(tenant_fa
     demo_bank = tenant_factory(name_en="Demo Origination Bank")
     with SystemContext("test: demo staff"), shared_session() as shared, shared.begin():
         ensure_demo_staff(shared, [demo_bank.slug])
+    try:
+        _demo_applications(demo, demo_bank)
+    finally:  # the head-office demo users are global: leave none for tests/test_identity_demo.py to find
+        from sqlalchemy import delete
+
+        from creditfactory.identity.models import User
+        with shared_session() as shared, shared.begin():
+            shared.execute(delete(User).where(User.username.like("demo.%")
+                                              | User.username.like(f"{demo_bank.slug}.%")))
+
+
+def _demo_applications(demo, demo_bank):
     world(demo_bank)
     made = demo.ensure_demo_applications(demo_bank.slug)
     assert made == list(demo.PLAN)
@@ -330,6 +343,41 @@ def test_demo_applications_reach_their_states_and_a_rerun_adds_nothing(tenant_fa
             .where(Customer.name.startswith(demo.PREFIX)))}
     expected = {target: target for target in demo.PLAN} | {"APPROVED_BY_APPROVER": "APPROVED"}
     assert states == expected
+    # Every state of DOMAIN §2.2 is shown.
+    from creditfactory.lending.applications.states import State
+    assert set(states.values()) == {s.value for s in State}
+    from creditfactory.lending.applications.models import ApplicationDecision, CommitteeCase, CommitteeSession
+    from creditfactory.lending.contracts.models import ContractParty, EContract, RecordingSession
+    from creditfactory.lending.disbursement.models import Disbursement
+    from creditfactory.lending.loans.models import LoanAccount
+
+    def application_of(db, target):
+        return db.scalars(select(LoanApplication).join(Customer, Customer.id == LoanApplication.customer_id)
+                          .where(Customer.name == demo.PREFIX + target)).one()
+
+    with tenant_session(demo_bank) as db:
+        in_committee = application_of(db, "IN_COMMITTEE")
+        with_conditions = application_of(db, "APPROVED_WITH_CONDITIONS")
+        sessions = {case.application_id: db.get(CommitteeSession, case.session_id).status
+                    for case in db.scalars(select(CommitteeCase))}
+        assert sessions == {in_committee.id: "open", with_conditions.id: "closed"}
+        decision = db.scalars(select(ApplicationDecision)
+                              .where(ApplicationDecision.application_id == with_conditions.id)).one()
+        assert decision.conditions and decision.by_committee
+        for target in ("CONTRACTED", "DISBURSED"):
+            application = application_of(db, target)
+            contract = db.scalars(select(EContract).where(EContract.application_id == application.id)).one()
+            assert contract.status == "SIGNED"
+            recording = db.get(RecordingSession, contract.recording_session_id)
+            assert recording.qc_status == "PASSED" and recording.qc_reviewer_id != recording.recorded_by_id
+            roles = [(p.role, p.related_party_id is not None) for p in db.scalars(
+                select(ContractParty).where(ContractParty.contract_id == contract.id).order_by(ContractParty.id))]
+            # The CONTRACTED borrower's spouse is a person without a customer record, and signs.
+            assert roles == ([("borrower", False), ("spouse", True), ("lender", False)] if target == "CONTRACTED"
+                             else [("borrower", False), ("lender", False)])
+        disbursed = application_of(db, "DISBURSED")
+        payment = db.scalars(select(Disbursement).where(Disbursement.application_id == disbursed.id)).one()
+        assert payment.status == "SETTLED" and db.get(LoanAccount, payment.loan_id).state == "active"
     assert demo.ensure_demo_applications(demo_bank.slug) == []
 
 
@@ -379,3 +427,31 @@ def test_portal_walk_from_intake_to_the_approvers_explanation(app, bank, make_us
     # the approval stage referred it: the reviewer reads why and which rule fired, with the value it read
     assert 'data-stage="approval"' in page and "R03" in page and "APR-CROSSCHECK" in page
     assert "business.cross_checks_failed = 2" in page
+
+
+def test_portal_new_application_from_the_customer_page_is_registered_once(app, bank, make_user):
+    """The customer page opens the form for that customer; the form's idempotency key makes a second send of the
+    same form (a double tap, a retry on a weak signal) show the first application instead of registering another."""
+    from creditfactory.testing.staff import HTML, csrf_token, log_in
+
+    customer_id, product_id = world(bank)
+    prefix = f"/t/{bank.slug}"
+    client = app.test_client()
+    assert log_in(client, prefix, make_user("loan_officer", bank)).status_code == 302
+    customer_page = client.get(f"{prefix}/customers/{customer_id}", headers=HTML).get_data(as_text=True)
+    new = f"{prefix}/applications/new?customer_id={customer_id}"
+    assert f'href="{new}"' in customer_page
+    form_page = client.get(new, headers=HTML).get_data(as_text=True)
+    assert f'<option value="{customer_id}" selected>' in form_page
+    key = re.search(r'name="idempotency_key" value="([0-9a-f]{32})"', form_page)[1]
+    data = {"csrf_token": csrf_token(client, new), "idempotency_key": key, "customer_id": customer_id,
+            "product_id": product_id, "amount": "20000", "term_months": "12", "channel": "field_app",
+            "repayment_method": "equal_installment", "sector": "retail"}
+    first = client.post(new, headers=HTML, data=data)
+    again = client.post(new, headers=HTML, data=data)
+    assert first.status_code == again.status_code == 302 and first.headers["Location"] == again.headers["Location"]
+    with tenant_session(bank) as db:
+        assert len(db.scalars(select(LoanApplication).where(LoanApplication.customer_id == customer_id)).all()) == 1
+    # Back to the sent form, changed and sent again: said so, with a fresh key for a deliberate second application.
+    changed = client.post(new, headers=HTML, data={**data, "amount": "30000"}).get_data(as_text=True)
+    assert "此表单已登记过一笔申请" in changed and f'value="{key}"' not in changed

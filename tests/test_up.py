@@ -39,8 +39,10 @@ def test_up_demo_serves_the_demo_banks_and_stops_on_ctrl_c(cf_settings, tmp_path
                                cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         base = f"http://127.0.0.1:{port}"
-        # Up to 90 s: --demo also builds each demo bank's synthetic loan book and its first snapshots.
-        for _ in range(360):
+        # The demo data are made before serving (every state of an application, two contracts rendered to PDF and
+        # signed, a disbursement settled, a synthetic loan book and its snapshots, per bank): allow minutes on a
+        # shared machine, not seconds.
+        for _ in range(1200):
             try:
                 if _get(f"{base}/readyz")[0] == 200:
                     break

@@ -1,10 +1,12 @@
 """Demo staff for ``creditfactory up --demo`` (演示账号): never created without ``--demo``.
 
 For every demo village bank one user per standard village-bank role (``<slug>.<role>``, e.g. ``puer.loan_officer``),
-plus a head-office platform administrator (``demo.platform_admin``) and a regulator (``demo.regulator``), all with
-the documented password ``DEMO_PASSWORD``. Running it again creates only what is missing and grants only what is not
-held: it never resets a password a demo user has since changed. Administrators and the regulator still enrol an
-authenticator app at their first login, as everywhere.
+plus, because some work needs more than one person of a role, ``<slug>.credit_committee_member2`` and ``…3`` (a
+credit committee needs three voting members) and ``<slug>.operations2`` (a 双录 recording is quality-checked by
+someone other than who recorded it), a head-office platform administrator (``demo.platform_admin``) and a regulator
+(``demo.regulator``), all with the documented password ``DEMO_PASSWORD``. Running it again creates only what is
+missing and grants only what is not held: it never resets a password a demo user has since changed. Administrators
+and the regulator still enrol an authenticator app at their first login, as everywhere.
 """
 
 from __future__ import annotations
@@ -25,6 +27,10 @@ from .services import USERNAME_RE, grant
 DEMO_PASSWORD = "credit-factory-demo"
 HEAD_OFFICE_USERS = (("demo.platform_admin", "platform_admin", "演示平台管理员"),
                      ("demo.regulator", "regulator", "演示监管人员"))
+#: Second and third holders of a bank role, as (username suffix, role): ``<slug>.<suffix>``.
+EXTRA_BANK_USERS = (("credit_committee_member2", "credit_committee_member"),
+                    ("credit_committee_member3", "credit_committee_member"),
+                    ("operations2", "operations"))
 
 
 @dataclass(frozen=True)
@@ -47,6 +53,8 @@ def ensure_demo_staff(session: Session, tenant_slugs: list[str]) -> list[DemoUse
         for code, role in STANDARD_ROLES.items():
             if role.context is Context.TENANT:
                 wanted.append((f"{slug}.{code}", code, slug, f"{role.name_zh}（演示）"))
+        for suffix, code in EXTRA_BANK_USERS:
+            wanted.append((f"{slug}.{suffix}", code, slug, f"{STANDARD_ROLES[code].name_zh}{suffix[-1]}（演示）"))
     done = []
     shared_hash = None
     for username, role, slug, name in wanted:

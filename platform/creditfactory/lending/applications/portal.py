@@ -4,6 +4,7 @@ its history, timer and decide form, and credit-committee sessions with voting. T
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from decimal import Decimal
 from typing import Any
 
@@ -80,8 +81,12 @@ def _committee_members() -> list[tuple[int, str]]:
 @blueprint.route("/new", methods=["GET", "POST"])
 @login_required
 def new_application():
-    """The officer registers an application taken in any channel."""
-    form: dict[str, Any] = {"channel": "field_app", "term_months": "12"}
+    """The officer registers an application taken in any channel (for the customer of ``?customer_id=`` if given).
+
+    The form carries an idempotency key made when it is shown: a form sent twice (a double tap, a retry on a weak
+    signal in the field) registers one application and shows it."""
+    form: dict[str, Any] = {"channel": "field_app", "term_months": "12",
+                            "customer_id": request.args.get("customer_id", ""), "idempotency_key": uuid.uuid4().hex}
     messages: list[tuple[str, str]] = []
     if request.method == "POST":
         form = request.form.to_dict()
@@ -91,15 +96,31 @@ def new_application():
                 "repayment_method": form.get("repayment_method") or None, "sector": form.get("sector") or None,
                 "bureau_query": bool(form.get("bureau_query"))}
         try:
+            key = form.get("idempotency_key") or None
             with tenant_session() as session, session.begin():
-                application, _ = services.create_application(session, data)
-                application_id = application.id
+                application, replay = services.create_application(session, data, idempotency_key=key)
+                if replay is not None:
+                    application_id = replay["id"]
+                else:
+                    application_id = application.id
+                    if key is not None:  # stored as the API stores it: either channel's retry replays it
+                        from .schemas import ApplicationSchema
+                        services.remember_response(session, key, ApplicationSchema().dump(application))
             return redirect(url_for("application_pages.case", application_id=application_id))
+        except services.IdempotencyKeyReused:
+            # Sent before and changed since (back button): say so, and let a deliberate resend register another.
+            messages = [("alert", gettext("This form already registered an application (see My applications). "
+                                          "Send it again to register another application with these values."))]
+            form["idempotency_key"] = uuid.uuid4().hex
         except (DomainError, AccessDenied) as exc:
             messages = _alert(exc)
     with tenant_session() as session:
         services.authorize(P.APPLICATION_READ)
         customers = list(session.scalars(select(Customer).order_by(Customer.name).limit(500)))
+        chosen = _int(form.get("customer_id"))
+        if chosen is not None and all(c.id != chosen for c in customers):
+            # Opened from a customer's page: that customer is offered even beyond the first 500 by name.
+            customers += list(session.scalars(select(Customer).where(Customer.id == chosen)))
         products = list(session.scalars(select(Product).order_by(Product.code, Product.version)))
     from ..products.terms import REPAYMENT_METHODS
     sectors = sorted({sector for p in products for sector in ((p.terms or {}).get("eligible_sectors") or [])})
@@ -168,6 +189,8 @@ def _case(application_id: int, messages: list[tuple[str, str]], status: int = 20
         "cancel": state in PRE_CONTRACT and principal.has(P.APPLICATION_CREATE),
         "prescreen": state is State.APPLIED and principal.has(P.APPLICATION_CREATE),
         "visit": state is State.PRE_SCREENED and principal.has(P.APPLICATION_INVESTIGATE),
+        "contract": state in (State.APPROVED, State.APPROVED_WITH_CONDITIONS, State.CONTRACTED, State.DISBURSED)
+        and principal.has(P.LOAN_DISBURSE),
         "worksheet": state in (State.INVESTIGATING, State.ANALYSED, State.IN_REVIEW, State.IN_COMMITTEE,
                                State.APPROVED, State.APPROVED_WITH_CONDITIONS, State.REJECTED),
     }

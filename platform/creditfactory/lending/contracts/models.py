@@ -16,7 +16,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from ...db import TenantBase
 
 CONTRACT_STATUSES = ("DRAFT", "SENT", "PARTIALLY_SIGNED", "SIGNED", "VOIDED")
-PARTY_ROLES = ("borrower", "co_borrower", "guarantor", "lender")
+PARTY_ROLES = ("borrower", "co_borrower", "guarantor", "spouse", "lender")
 SIGNATURE_METHODS = ("face_signing", "e_signature")
 RECORDING_SUBJECTS = ("LOAN_SIGNING", "PRODUCT_SALE")
 QC_STATUSES = ("PENDING", "PASSED", "FAILED")
@@ -115,17 +115,24 @@ class EContract(TenantBase):
 
 
 class ContractParty(TenantBase):
+    """Who signs: the borrower and related parties that are customers (``customer_id``), related persons without a
+    customer record (``related_party_id``: a spouse or a natural-person guarantor), and the bank as lender."""
+
     __tablename__ = "contract_party"
     __table_args__ = (
         CheckConstraint(_in("role", PARTY_ROLES), name="role"),
-        CheckConstraint("(role = 'lender') = (customer_id IS NULL)", name="lender_is_the_bank"),
+        CheckConstraint("(role = 'lender') = (customer_id IS NULL AND related_party_id IS NULL)",
+                        name="lender_is_the_bank"),
+        CheckConstraint("customer_id IS NULL OR related_party_id IS NULL", name="customer_or_person"),
         UniqueConstraint("contract_id", "role", "customer_id"),
+        UniqueConstraint("contract_id", "role", "related_party_id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     contract_id: Mapped[int] = mapped_column(ForeignKey("e_contract.id", ondelete="CASCADE"), index=True)
     role: Mapped[str] = mapped_column(String(20))
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customer.id"), nullable=True)
+    related_party_id: Mapped[int | None] = mapped_column(ForeignKey("customer_related_party.id"), nullable=True)
     name: Mapped[str] = mapped_column(String(200))
 
 

@@ -29,7 +29,7 @@ from .models import RecordingSession
 blueprint = Blueprint("contract_pages", __name__, template_folder="templates", url_prefix="/back-office")
 
 ROLE_LABELS = {"borrower": N_("Borrower"), "co_borrower": N_("Co-borrower"), "guarantor": N_("Guarantor"),
-               "lender": N_("Lender")}
+               "spouse": N_("Borrower's spouse"), "lender": N_("Lender")}
 STATUS_LABELS = {"DRAFT": N_("Draft"), "SENT": N_("Sent"), "PARTIALLY_SIGNED": N_("Partially signed"),
                  "SIGNED": N_("Signed"), "VOIDED": N_("Voided"), "PENDING": N_("Pending"), "PASSED": N_("Passed"),
                  "FAILED": N_("Failed"), "SETTLED": N_("Settled"), "REVERSED": N_("Reversed"),
@@ -59,24 +59,66 @@ def _page(application_id: int, *, error: str | None = None, status: int = 200) -
             raise NotFound(f"no application {application_id}")
         customer = session.get(Customer, application.customer_id)
         contract = services.contract_for_application(session, application_id)
-        view: dict[str, Any] = {}
+        view: dict[str, Any] = {"methods": _methods(session, application),
+                                "conditions": _conditions(session, application)}
         if contract is not None:
             signed = {s.party_id: s for s in services.signatures_of(session, contract.id)}
-            view = {"contract": contract, "parties": [(p, signed.get(p.id)) for p in services.parties_of(
-                        session, contract.id)],
-                    "recording": session.get(RecordingSession, contract.recording_session_id)
-                    if contract.recording_session_id else None,
-                    "problems": services.disbursement_problems(session, contract),
-                    "disbursements": session.scalars(select(Disbursement).where(
-                        Disbursement.contract_id == contract.id).order_by(Disbursement.id)).all()}
+            view |= {"contract": contract, "parties": [(p, signed.get(p.id)) for p in services.parties_of(
+                         session, contract.id)],
+                     "recording": session.get(RecordingSession, contract.recording_session_id)
+                     if contract.recording_session_id else None,
+                     "problems": services.disbursement_problems(session, contract),
+                     "disbursements": session.scalars(select(Disbursement).where(
+                         Disbursement.contract_id == contract.id).order_by(Disbursement.id)).all()}
     return render_template("contracts/contract.html", application=application, customer=customer, error=error,
                            labels=STATUS_LABELS, roles=ROLE_LABELS, **view), status
+
+
+METHOD_LABELS = {"equal_installment": N_("Equal instalment"), "equal_principal": N_("Equal principal"),
+                 "monthly_interest": N_("Monthly interest, principal at maturity"), "bullet": N_("Bullet"),
+                 "balloon": N_("Balloon")}
+
+
+def _conditions(session, application: LoanApplication) -> list[str]:
+    """The conditions of the approval the contract is prepared on (the latest decision), for the back office to
+    see met before signing and paying out."""
+    from ..applications.services import decisions
+
+    approvals = [d for d in decisions(session, application)
+                 if d.decision in ("approve", "approve_with_conditions")]
+    return list(approvals[-1].conditions or []) if approvals else []
+
+
+def _methods(session, application: LoanApplication) -> list[tuple[str, str, bool]]:
+    """The product's term-loan methods as (code, label, chosen): the application's own method comes chosen."""
+    from ..products.services import terms_of
+
+    try:
+        offered = services.contract_methods(terms_of(session, application.product_id).repayment_methods)
+    except DomainError:  # a product without terms: prepare_contract refuses it with the reason
+        offered = list(METHOD_LABELS)
+    chosen = services.PRODUCT_METHODS.get(application.repayment_method or "", application.repayment_method)
+    return [(code, METHOD_LABELS.get(code, code), code == chosen) for code in offered]
 
 
 @blueprint.get("/contracts/<int:application_id>")
 @login_required
 def contract_page(application_id: int) -> tuple[str, int]:
     return _page(application_id)
+
+
+@blueprint.get("/contracts/<int:application_id>/pdf")
+@login_required
+def contract_pdf(application_id: int) -> Response:
+    """The rendered contract the parties sign, checked against its SHA-256 on the way out (as the API serves it)."""
+    with tenant_session() as session, session.begin():
+        authorize(Permission.APPLICATION_READ)
+        contract = services.contract_for_application(session, application_id)
+        if contract is None:
+            raise NotFound(f"application {application_id} has no contract")
+        contract, data = services.contract_pdf(session, contract.id)
+    return Response(data, mimetype="application/pdf",
+                    headers={"Content-Disposition": f'inline; filename="{contract.reference}.pdf"'})
 
 
 def _act(application_id: int, action) -> Response | tuple[str, int]:

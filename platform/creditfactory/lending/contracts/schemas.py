@@ -16,6 +16,8 @@ class PartySchema(ma.Schema):
     id = ma.fields.Integer()
     role = ma.fields.String()
     customer_id = ma.fields.Integer(allow_none=True)
+    #: A related person without a customer record (a spouse, a natural-person guarantor).
+    related_party_id = ma.fields.Integer(allow_none=True)
     name = ma.fields.String()
 
 

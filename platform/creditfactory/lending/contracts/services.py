@@ -2,11 +2,11 @@
 the one check that decides whether a contract may be disbursed.
 
 Flow: an APPROVED / APPROVED_WITH_CONDITIONS application → ``prepare_contract`` (DRAFT; parties: the borrower, the
-borrower's co-borrowers and guarantors among the customer's related parties that are customers, and the bank as
-lender) → ``record_recording`` (the 双录 media, QC PENDING) → ``sign`` per party (PARTIALLY_SIGNED … SIGNED) →
-``review_recording`` (QC PASSED / FAILED by someone other than who recorded it). When every party has signed
-and QC has passed, the application moves to CONTRACTED (``Event.CONTRACT``). ``disbursement_problems`` is the
-single gate disbursement calls.
+borrower's co-borrowers, guarantors and spouse among the customer's related parties, whether customers or persons
+recorded only as a related party, and the bank as lender) → ``record_recording`` (the 双录 media, QC PENDING) →
+``sign`` per party (PARTIALLY_SIGNED … SIGNED) → ``review_recording`` (QC PASSED / FAILED by someone other than
+who recorded it). When every party has signed and QC has passed, the application moves to CONTRACTED
+(``Event.CONTRACT``). ``disbursement_problems`` is the single gate disbursement calls.
 """
 
 from __future__ import annotations
@@ -37,9 +37,21 @@ from . import render, signers
 from .models import ContractParty, ContractSignature, EContract, RecordingSession
 
 CONTRACTABLE = (State.APPROVED.value, State.APPROVED_WITH_CONDITIONS.value)
-ROLE_ZH = {"borrower": "借款人", "co_borrower": "共同借款人", "guarantor": "保证人", "lender": "贷款人"}
-ROLE_EN = {"borrower": "Borrower", "co_borrower": "Co-borrower", "guarantor": "Guarantor", "lender": "Lender"}
+ROLE_ZH = {"borrower": "借款人", "co_borrower": "共同借款人", "guarantor": "保证人", "spouse": "借款人配偶",
+           "lender": "贷款人"}
+ROLE_EN = {"borrower": "Borrower", "co_borrower": "Co-borrower", "guarantor": "Guarantor",
+           "spouse": "Borrower's spouse", "lender": "Lender"}
 MEDIA_TYPES = ("video/mp4", "video/quicktime", "video/webm", "audio/mpeg", "audio/mp4")
+
+
+#: Product terms name a method differently from the calculator in one case (products/terms.py: ``interest_only``
+#: is the calculator's ``monthly_interest``); contracts and loans keep the calculator's code.
+PRODUCT_METHODS = {"interest_only": Method.MONTHLY_INTEREST.value}
+
+
+def contract_methods(product_methods) -> list[str]:
+    """The calculator codes a term loan of a product with these ``repayment_methods`` may be contracted with."""
+    return [PRODUCT_METHODS.get(m, m) for m in product_methods if m != Method.REVOLVING.value]
 
 
 class ContractError(DomainError):
@@ -107,9 +119,11 @@ def prepare_contract(session: Session, application_id: int, *, annual_rate: Any,
     if not (terms.annual_rate.contains(rate) or any(p.annual_rate.contains(rate) for p in terms.sector_pricing)):
         raise ContractError(f"annual_rate {rate} is outside the product's range "
                             f"{terms.annual_rate.min}–{terms.annual_rate.max}")
-    if repayment_method not in terms.repayment_methods or repayment_method == Method.REVOLVING.value:
+    offered = contract_methods(terms.repayment_methods)
+    repayment_method = PRODUCT_METHODS.get(repayment_method, repayment_method)
+    if repayment_method not in offered:
         raise ContractError(f"repayment_method {repayment_method!r} is not offered for a term loan of this product; "
-                            f"allowed: {', '.join(m for m in terms.repayment_methods if m != 'revolving')}")
+                            f"allowed: {', '.join(offered)}")
     start = business_date(session)
     schedule = build_schedule(ScheduleTerms(method=Method(repayment_method), principal=Decimal(application.amount),
                                             annual_rate=rate, months=application.term_months, start=start,
@@ -144,24 +158,48 @@ def prepare_contract(session: Session, application_id: int, *, annual_rate: Any,
     session.flush()
     record(session, "contract.prepare", object_type="e_contract", object_id=contract.id,
            after={"application": application.reference, "template": template_id, "template_version": template_version,
-                  "pdf_sha256": stored.sha256, "parties": [(p.role, p.customer_id) for p in parties],
+                  "pdf_sha256": stored.sha256,
+                  "parties": [(p.role, p.customer_id, p.related_party_id) for p in parties],
                   "annual_rate": rate, "repayment_method": repayment_method})
     return contract
 
 
+#: Related-party roles that sign the loan contract, in the order they are listed; a spouse signs the spouse's
+#: consent to the debt (共同还款承诺) unless the same person already signs as co-borrower or guarantor.
+SIGNING_ROLES = ("co_borrower", "guarantor", "spouse")
+
+
 def _parties(session: Session, contract: EContract, application: LoanApplication, tenant) -> list[ContractParty]:
+    """The borrower, the signing related parties (customers, or persons recorded only as a related party), the bank."""
     borrower = session.get(Customer, application.customer_id)
     parties = [ContractParty(contract_id=contract.id, role="borrower", customer_id=borrower.id, name=borrower.name)]
     related = session.execute(
-        select(RelatedParty.role, Customer.id, Customer.name)
-        .join(Customer, Customer.id == RelatedParty.related_customer_id)
-        .where(RelatedParty.customer_id == borrower.id, RelatedParty.role.in_(("co_borrower", "guarantor")))
-        .order_by(RelatedParty.id)).all()
-    seen = set()
-    for role, customer_id, name in related:
-        if (role, customer_id) not in seen:
-            seen.add((role, customer_id))
-            parties.append(ContractParty(contract_id=contract.id, role=role, customer_id=customer_id, name=name))
+        select(RelatedParty, Customer.name, Customer.resident_id_index)
+        .outerjoin(Customer, Customer.id == RelatedParty.related_customer_id)
+        .where(RelatedParty.customer_id == borrower.id, RelatedParty.role.in_(SIGNING_ROLES))).all()
+    related.sort(key=lambda row: (SIGNING_ROLES.index(row[0].role), row[0].id))
+
+    def person_of(customer_id: int | None, party_id: int | None, id_index: str | None) -> Any:
+        # One person, one key: the resident-ID blind index where known (the same for a customer record and a
+        # person record of the same person), else the record's own id.
+        if id_index:
+            return ("resident", id_index)
+        return ("customer", customer_id) if customer_id is not None else ("person", party_id)
+
+    seen_roles: set[tuple[str, Any]] = set()
+    signing: set[Any] = {person_of(borrower.id, None, borrower.resident_id_index)}
+    for party, customer_name, customer_index in related:
+        is_customer = party.related_customer_id is not None
+        person = person_of(party.related_customer_id, party.id,
+                           customer_index if is_customer else party.resident_id_index)
+        if (party.role, person) in seen_roles or (party.role == "spouse" and person in signing):
+            continue
+        seen_roles.add((party.role, person))
+        signing.add(person)
+        parties.append(ContractParty(
+            contract_id=contract.id, role=party.role, customer_id=party.related_customer_id,
+            related_party_id=None if is_customer else party.id,
+            name=customer_name if is_customer else party.name))
     parties.append(ContractParty(contract_id=contract.id, role="lender", customer_id=None,
                                  name=tenant.name_zh or tenant.name_en or tenant.slug))
     session.add_all(parties)
@@ -173,7 +211,8 @@ def statement_for(contract: EContract, party: ContractParty, *, signed_at: dt.da
                   witness: str) -> bytes:
     """The exact bytes a signature covers: canonical JSON naming the document hash and the signer."""
     return json.dumps({"contract": contract.reference, "pdf_sha256": contract.pdf_sha256, "party_id": party.id,
-                       "role": party.role, "customer_id": party.customer_id, "name": party.name,
+                       "role": party.role, "customer_id": party.customer_id,
+                       "related_party_id": party.related_party_id, "name": party.name,
                        "signed_at": signed_at.astimezone(dt.timezone.utc).isoformat(), "method": method,
                        "witness": witness}, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
 

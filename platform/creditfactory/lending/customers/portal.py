@@ -139,6 +139,7 @@ def _customer_page(customer_id: int, *, error: str | None = None, status: int = 
     return render_template("customers/customer.html", customer=view, parties=parties, documents=documents,
                            consents=consents, labels=LABELS, error=error,
                            may_manage=_may(Permission.CUSTOMER_MANAGE), may_read_pii=_may(Permission.PII_READ),
+                           may_apply=_may(Permission.APPLICATION_CREATE),
                            sensitive_types=services.SENSITIVE_DOCUMENT_TYPES, document_types=DOCUMENT_TYPES,
                            party_roles=PARTY_ROLES, purposes=CONSENT_PURPOSES, consent_types=CONSENT_TYPES,
                            channels=CONSENT_CHANNELS), status

@@ -1,17 +1,23 @@
-"""Demo applications for ``creditfactory up --demo``: in each demo bank, customers and applications in the states
-of DOMAIN §2.2 that the platform can reach today, made through the services by the demo staff
-(``identity/demo.py``), audited as the demo system actor. Idempotent: a state whose demo customer exists is
-skipped on a re-run.
+"""Demo applications for ``creditfactory up --demo``: in each demo bank, customers and applications in every state
+of DOMAIN §2.2, made through the services by the demo staff (``identity/demo.py``), audited as the demo system
+actor. Idempotent: a state whose demo customer exists is skipped on a re-run.
 
-States reached: LEAD, APPLIED, PRE_SCREENED, INVESTIGATING, ANALYSED, IN_REVIEW, APPROVED (auto-approved by the
-engine within its authority, and decided by the demo approver), REJECTED (admission: over 65), CANCELLED, EXPIRED.
-Not made: IN_COMMITTEE and APPROVED_WITH_CONDITIONS (a committee needs three voting members; the demo bank has one
-demo committee member), CONTRACTED and DISBURSED (contracts and disbursement are built elsewhere).
+States made: LEAD, APPLIED, PRE_SCREENED, INVESTIGATING, ANALYSED, IN_REVIEW, IN_COMMITTEE (referred by the demo
+reviewer to an open committee session), APPROVED (auto-approved by the engine within its authority, and decided by
+the demo approver), APPROVED_WITH_CONDITIONS (the three demo committee members vote and close their session),
+REJECTED (admission: over 65), CONTRACTED (the demo operations clerk prepares the contract, the borrower, the
+spouse — a person recorded without a customer record — and the bank sign, the 双录 recording is stored and the
+second operations clerk passes its QC), DISBURSED (the same, then the disbursement is created, sent and settled:
+the loan account is open), CANCELLED and EXPIRED.
+
+The 双录 media and the disbursement's invoice are placeholders of the demo (a bare MP4 header and a one-page
+PDF): the real ones come from the branch's camera and the borrower's supplier.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import datetime as dt
 from decimal import Decimal
 from typing import Any
@@ -32,6 +38,10 @@ from ..customers.models import Customer
 from ..products.models import Product
 from . import services as origination
 
+#: The placeholder 双录 media (an MP4 file header) and supplier invoice (a one-page PDF) of the demo contracts.
+DEMO_RECORDING = b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2" + b"\x00" * 64
+DEMO_INVOICE = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+COMMITTEE_MEMBERS = ("credit_committee_member", "credit_committee_member2", "credit_committee_member3")
 DEMO_ACTOR = Actor(id="system:demo", kind=ActorKind.SYSTEM, display="demo data (creditfactory up --demo)")
 PREFIX = "演示客户·"
 #: Region code of the demo resident IDs (昆明市呈贡); the numbers are synthetic, with a valid check character.
@@ -79,6 +89,11 @@ PLAN: dict[str, tuple[tuple[str, ...], str, int]] = {
     "IN_REVIEW": (("prescreen", "visit", "worksheet_checks_fail", "submit"), "20000", 1980),
     "APPROVED": (("prescreen", "visit", "worksheet", "submit"), "10000", 1979),
     "APPROVED_BY_APPROVER": (("prescreen", "visit", "worksheet_checks_fail", "submit", "approve"), "20000", 1978),
+    "IN_COMMITTEE": (("prescreen", "visit", "worksheet_checks_fail", "submit", "refer"), "60000", 1975),
+    "APPROVED_WITH_CONDITIONS": (("prescreen", "visit", "worksheet_checks_fail", "submit", "refer", "committee"),
+                                 "60000", 1974),
+    "CONTRACTED": (("spouse", "prescreen", "visit", "worksheet", "submit", "contract"), "10000", 1973),
+    "DISBURSED": (("prescreen", "visit", "worksheet", "submit", "contract", "disburse"), "10000", 1972),
     "REJECTED": ((), "20000", 1950),
     "CANCELLED": (("prescreen", "cancel"), "20000", 1977),
     "EXPIRED": (("expire",), "20000", 1976),
@@ -92,12 +107,13 @@ def resident_id(birth_year: int, sequence: int) -> str:
     return body + ric.calc_check_digit(body + "0")  # stdnum reads the first 17 characters of a full number
 
 
-def _principal(username: str, slug: str) -> Principal | None:
+def _principal(username: str, slug: str, role: str | None = None) -> Principal | None:
+    """The demo user ``username`` acting in bank ``slug`` in ``role`` (by default the role the name ends with)."""
     with shared_session() as shared:
         user = shared.scalar(select(User).where(User.username == username))
     if user is None:
         return None
-    role = username.split(".", 1)[1]
+    role = role or username.split(".", 1)[1]
     return Principal(user.id, username, Context.TENANT, slug, frozenset(STANDARD_ROLES[role].permissions),
                      frozenset({role}))
 
@@ -131,13 +147,48 @@ def _ensure_authority(slug: str, product: Product) -> None:
             changes.approve(session, request_id)
 
 
+@dataclasses.dataclass(frozen=True)
+class Staff:
+    """The demo people who work the cases of one bank."""
+
+    officer: Principal
+    approver: Principal
+    reviewer: Principal | None
+    members: tuple[Principal, ...]
+    clerk: Principal | None
+    checker: Principal | None
+
+    def for_step(self, step: str) -> Principal | None:
+        return {"approve": self.approver, "refer": self.reviewer, "contract": self.clerk,
+                "disburse": self.clerk}.get(step, self.officer)
+
+
+def _staff(slug: str) -> Staff | None:
+    officer, approver = _principal(f"{slug}.loan_officer", slug), _principal(f"{slug}.approver", slug)
+    if officer is None or approver is None:
+        return None
+    members = tuple(m for m in (_principal(f"{slug}.{name}", slug, "credit_committee_member")
+                                for name in COMMITTEE_MEMBERS) if m is not None)
+    return Staff(officer, approver, _principal(f"{slug}.reviewer", slug), members,
+                 _principal(f"{slug}.operations", slug), _principal(f"{slug}.operations2", slug, "operations"))
+
+
+def _possible(target: str, steps: tuple[str, ...], staff: Staff) -> bool:
+    """Whether the bank has the people a plan needs (demo staff made before these people existed lack them)."""
+    if "refer" in steps and staff.reviewer is None:
+        return False
+    if "committee" in steps and len(staff.members) < 3:
+        return False
+    return not ("contract" in steps and (staff.clerk is None or staff.checker is None))
+
+
 def ensure_demo_applications(slug: str) -> list[str]:
     """Make the demo customers and applications of bank ``slug`` that are missing; the states made."""
     tenant = directory.get(slug)
     made: list[str] = []
     with CurrentTenant.bind(tenant), CurrentActor.bind(DEMO_ACTOR):
-        officer, approver = _principal(f"{slug}.loan_officer", slug), _principal(f"{slug}.approver", slug)
-        if officer is None or approver is None:
+        staff = _staff(slug)
+        if staff is None:
             return made
         with tenant_session() as session:
             product = _product(session)
@@ -153,25 +204,44 @@ def ensure_demo_applications(slug: str) -> list[str]:
             with tenant_session() as session:
                 if session.scalar(select(Customer.id).where(Customer.name == name)) is not None:
                     continue
-            _make(officer, approver, product, name, target, steps, amount, birth_year, n, sector, method)
+            if not _possible(target, steps, staff):
+                continue
+            _make(staff, product, name, target, steps, amount, birth_year, n, sector, method)
             made.append(target)
     return made
 
 
-def _make(officer, approver, product, name, target, steps, amount, birth_year, n, sector, method) -> None:
-    from ..customers.services import create_customer
+def _make(staff: Staff, product, name, target, steps, amount, birth_year, n, sector, method) -> None:
+    from ..customers.services import add_related_party, create_customer
     from ..investigation.routes import today
 
+    officer = staff.officer
     with CurrentPrincipal.bind(officer), tenant_session() as session, session.begin():
         customer = create_customer(session, kind="individual", name=name, resident_id=resident_id(birth_year, n),
-                                   years_in_business=6, household_members=4, officer_user_id=officer.user_id)
+                                   years_in_business=6, household_members=4, officer_user_id=officer.user_id,
+                                   marital_status="married" if "spouse" in steps else None)
+        if "spouse" in steps:
+            # The spouse signs the contract without being a customer of the bank (a person record).
+            add_related_party(session, customer.id, role="spouse", name=f"{name}·配偶",
+                              resident_id=resident_id(birth_year + 2, n + 500))
         application, _ = applications.create_application(session, {
             "customer_id": customer.id, "product_id": product.id, "amount": amount, "term_months": 12,
             "channel": "field_app", "repayment_method": method, "sector": sector,
             "purpose": "进货周转 / stock for the shop", "lead": "lead" in steps})
         application_id = application.id
     for step in steps:
-        person = approver if step == "approve" else officer
+        if step == "spouse":
+            continue
+        if step == "committee":
+            _committee(staff, application_id)
+            continue
+        if step == "contract":
+            _contract(staff, application_id)
+            continue
+        if step == "disburse":
+            _disburse(staff, application_id)
+            continue
+        person = staff.for_step(step)
         with CurrentPrincipal.bind(person), tenant_session() as session, session.begin():
             if step == "prescreen":
                 applications.fire(session, application_id, Event.PRESCREEN_PASS, "演示：授权已取得 / consents captured")
@@ -193,8 +263,68 @@ def _make(officer, approver, product, name, target, steps, amount, birth_year, n
             elif step == "approve":
                 applications.decide(session, application_id, "approve",
                                     "演示：权益差异已核实 / equity difference explained by a family loan")
+            elif step == "refer":
+                committee = applications.create_session(session, today(), [m.user_id for m in staff.members])
+                applications.add_case(session, committee.id, application_id,
+                                      "演示：权益检验差异 11%，提交审贷会 / equity check off by 11 %: to the committee")
             elif step == "cancel":
                 applications.fire(session, application_id, Event.CANCEL, "演示：客户撤回 / the customer withdrew")
             elif step == "expire":
                 transition(session, applications.get_application(session, application_id, for_update=True),
                            Event.EXPIRE, reason="演示数据：直接置为过期 / demo data: expired to show the state", check_permission=False)
+
+
+def _committee(staff: Staff, application_id: int) -> None:
+    """The three members vote on the case of the session it was referred to, and the first closes the session."""
+    from ..applications.models import CommitteeCase
+
+    with tenant_session() as session:
+        session_id = session.scalar(select(CommitteeCase.session_id)
+                                    .where(CommitteeCase.application_id == application_id))
+    conditions = ["配偶共同签字 / the spouse co-signs", "每月报送进货单据 / monthly purchase receipts"]
+    votes = (("approve_with_conditions", conditions), ("approve", []), ("approve_with_conditions", conditions[:1]))
+    for member, (choice, wanted) in zip(staff.members, votes):
+        with CurrentPrincipal.bind(member), tenant_session() as session, session.begin():
+            applications.vote(session, session_id, application_id, choice, "演示 / demo", wanted)
+    with CurrentPrincipal.bind(staff.members[0]), tenant_session() as session, session.begin():
+        applications.close_session(session, session_id, "演示：审议 1 笔 / demo: one case heard")
+
+
+def _contract(staff: Staff, application_id: int) -> None:
+    """Prepare the contract at the product's rate, record the 双录, sign every party, QC by the second clerk."""
+    from ..contracts import services as contracts
+    from ..products.services import terms_of
+
+    with CurrentPrincipal.bind(staff.clerk), tenant_session() as session, session.begin():
+        application = applications.get_application(session, application_id)
+        terms = terms_of(session, application.product_id)
+        pricing = terms.rate_range_for(application.sector or "")
+        rate = application.indicative_rate if application.indicative_rate is not None \
+            and pricing.contains(Decimal(application.indicative_rate)) else pricing.min
+        contract = contracts.prepare_contract(session, application_id, annual_rate=rate,
+                                              repayment_method=application.repayment_method or "equal_installment")
+        started = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+        recording = contracts.record_recording(
+            session, contract.id, media=DEMO_RECORDING, started_at=started - dt.timedelta(minutes=12),
+            ended_at=started, script_version="loan-signing-v1", risk_disclosures_read=["rate", "penalty", "use"],
+            customer_confirmations=["我已知晓并确认 / I understand and confirm"], location="演示营业部 / demo branch")
+        for party in contracts.parties_of(session, contract.id):
+            contracts.sign(session, contract.id, party.id)
+        recording_id = recording.id
+    with CurrentPrincipal.bind(staff.checker), tenant_session() as session, session.begin():
+        contracts.review_recording(session, recording_id, passed=True, note="演示：质检通过 / demo: QC passed")
+
+
+def _disburse(staff: Staff, application_id: int) -> None:
+    """Entrusted payment to the borrower's supplier, sent and settled: the loan account opens."""
+    from ..contracts import services as contracts
+    from ..disbursement import services as disbursements
+
+    with CurrentPrincipal.bind(staff.clerk), tenant_session() as session, session.begin():
+        contract = contracts.contract_for_application(session, application_id)
+        disbursement, _ = disbursements.create_disbursement(
+            session, contract.id, idempotency_key=f"demo-{contract.reference}", payee_name="演示供应商 / demo supplier",
+            payee_account="6222020200112233", payee_bank="演示农商银行 / demo rural bank",
+            purpose="进货 / stock purchase", evidence=[("invoice.pdf", DEMO_INVOICE)])
+        disbursements.send(session, disbursement.id)
+        disbursements.mark_settled(session, disbursement.id, core_banking_ref=f"DEMO-{contract.reference}")
