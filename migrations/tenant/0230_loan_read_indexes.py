@@ -1,14 +1,14 @@
 """Loan read path: a loan's journal lines newest first by index (API postings, keyset paging by entry).
 
 Revision ID: t0230
-Revises: t0211
+Revises: t0220
 Create Date: 2026-11-28
 """
 from alembic import op
 import sqlalchemy as sa
 
 revision = "t0230"
-down_revision = "t0211"
+down_revision = "t0220"
 branch_labels = None
 depends_on = None
 
