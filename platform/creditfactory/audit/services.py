@@ -51,6 +51,9 @@ def record(session: Session, action: str, *, object_type: str, object_id: Any, b
         "request_id": current_request_id(),
     }
     session.info.setdefault(_PENDING, []).append(_Pending(fields, session.get_transaction()))
+    # The change the entry describes goes to the database now, as when appending wrote the entry at once: callers
+    # that re-read (refresh) what they changed after recording it rely on that.
+    session.flush()
 
 
 def flush_audit(session: Session) -> None:

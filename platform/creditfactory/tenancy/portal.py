@@ -7,6 +7,7 @@ Pages need a head-office permission (``permission_required``); the lifecycle ser
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -168,7 +169,50 @@ def resume(slug: str) -> Response | tuple[str, int]:
     return redirect(url_for("tenant_console.tenants", done=f"resumed:{slug}"), code=303)
 
 
+def _template_page(*, published: list[str] | None = None, error: str | None = None, status: int = 200
+                   ) -> tuple[str, int]:
+    from ..lending.products import declared, services as products
+    from ..settings import get
+
+    with shared_session() as session:
+        templates = products.list_templates(session)
+        try:
+            waiting, changed = declared.compare_with_published(session, declared.load_folder(get().tenants_dir))
+        except declared.DeclaredProductsError as broken:
+            waiting, changed, error = [], [], error or str(broken)
+    return render_template("tenancy/templates.html", templates=templates, waiting=waiting, changed=changed,
+                           published=published, error=error), status
+
+
+@blueprint.get("/head-office/templates", endpoint="templates")
+@permission_required(Permission.PRODUCT_TEMPLATE_MANAGE)
+def templates_page() -> tuple[str, int]:
+    """The head office's standard product templates: every published version, and the files in
+    ``tenants/_standard/products`` waiting to be published."""
+    return _template_page(published=[v for v in request.args.getlist("published") if v][:50])
+
+
+@blueprint.post("/head-office/templates/publication", endpoint="publish_templates")
+@permission_required(Permission.PRODUCT_TEMPLATE_MANAGE)
+def publish_templates() -> Response | tuple[str, int]:
+    """Publish every waiting template file (versions are immutable; banks adopt them through maker-checker)."""
+    from ..errors import DomainError
+    from ..lending.products import declared
+    from ..settings import get
+
+    root = Path(get().tenants_dir)
+    try:
+        with shared_session() as session, session.begin():
+            done = declared.publish_files(session, declared.load_folder(root), root)
+    except DomainError as refused:
+        return _template_page(error=str(refused), status=getattr(refused, "status", 422))
+    return redirect(url_for("tenant_console.templates", published=[f"{t.code} v{t.version}" for t in done]),
+                    code=303)
+
+
 def init_app(app: Flask) -> None:
     app.register_blueprint(blueprint)
     register_nav(NavLink("tenant_console.tenants", N_("Village banks"), Permission.TENANT_READ, order=600))
     register_nav(NavLink("tenant_console.new_tenant", N_("New village bank"), Permission.TENANT_PROVISION, order=601))
+    register_nav(NavLink("tenant_console.templates", N_("Product templates"), Permission.PRODUCT_TEMPLATE_MANAGE,
+                         order=602))

@@ -117,15 +117,38 @@ def _check_entry(entry: dict[str, Any], templates: dict[tuple[str, int], Templat
 
 def publish_templates(catalogue: Catalogue, source_root: Path) -> list[str]:
     """Publish the template files not yet in ``cf_shared``; lines saying what was done."""
-    lines = []
     with SystemContext("tenants apply: product templates"), shared_session() as session, session.begin():
-        for template in sorted(catalogue.templates, key=lambda t: (t.code, t.version)):
-            _, created = services.publish_template(
-                session, template.code, template.version, template.name_zh, template.name_en, template.terms,
-                source=f"file:{template.path.relative_to(source_root)}")
-            if created:
-                lines.append(f"published template {template.code} v{template.version}")
-    return lines
+        published = publish_files(session, catalogue, source_root)
+    return [f"published template {template.code} v{template.version}" for template in published]
+
+
+def publish_files(session: Session, catalogue: Catalogue, source_root: Path) -> list[TemplateFile]:
+    """Publish, in ``session`` and as its actor, the catalogue's template files not yet published; those published.
+
+    Published versions are immutable: a file whose content differs from its published version is a ``Conflict``.
+    """
+    published = []
+    for template in sorted(catalogue.templates, key=lambda t: (t.code, t.version)):
+        _, created = services.publish_template(
+            session, template.code, template.version, template.name_zh, template.name_en, template.terms,
+            source=f"file:{template.path.relative_to(source_root)}")
+        if created:
+            published.append(template)
+    return published
+
+
+def compare_with_published(session: Session, catalogue: Catalogue) -> tuple[list[TemplateFile], list[TemplateFile]]:
+    """The catalogue's template files ``(waiting, changed)``: versions not in ``cf_shared`` yet, and published
+    versions whose file now says something else (refused on publication: a change is the next version)."""
+    published = {(t.code, t.version): (t.name_zh, t.name_en, t.terms) for t in services.list_templates(session)}
+    waiting, changed = [], []
+    for template in sorted(catalogue.templates, key=lambda t: (t.code, t.version)):
+        stored = published.get((template.code, template.version))
+        if stored is None:
+            waiting.append(template)
+        elif stored != (template.name_zh, template.name_en, template.terms):
+            changed.append(template)
+    return waiting, changed
 
 
 def _desired(session: Session, entry: dict[str, Any]) -> dict[str, Any]:
