@@ -105,7 +105,7 @@ def new_application():
                     application_id = application.id
                     if key is not None:  # stored as the API stores it: either channel's retry replays it
                         from .schemas import ApplicationSchema
-                        services.remember_response(session, key, ApplicationSchema().dump(application))
+                        services.remember_response(session, key, application, ApplicationSchema().dump(application))
             return redirect(url_for("application_pages.case", application_id=application_id))
         except services.IdempotencyKeyReused:
             # Sent before and changed since (back button): say so, and let a deliberate resend register another.
