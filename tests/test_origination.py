@@ -409,6 +409,7 @@ def test_portal_walk_from_intake_to_the_approvers_explanation(app, bank, make_us
     act = f"{prefix}/applications/{application_id}/act"
     page = officer_client.get(case, headers=HTML).get_data(as_text=True)
     assert 'value="prescreen"' in page
+    assert 'id="consent-missing"' in page and f'href="{prefix}/customers/{customer_id}"' in page
     token = csrf_token(officer_client, case)
     # No written credit-bureau consent yet: the pre-screen is refused and says what to capture where.
     refused = officer_client.post(act, headers=HTML, data={"csrf_token": token, "action": "prescreen", "passed": "1",
@@ -419,6 +420,7 @@ def test_portal_walk_from_intake_to_the_approvers_explanation(app, bank, make_us
         "csrf_token": csrf_token(officer_client, customer_page), "purpose": "bureau_query",
         "scope": "查询征信报告，用于本次贷款审批", "consent_type": "written", "channel": "paper_scan",
         "evidence_signature": "纸质授权书 PS-0001"}).status_code == 302
+    assert 'id="consent-missing"' not in officer_client.get(case, headers=HTML).get_data(as_text=True)
     assert officer_client.post(act, headers=HTML, data={"csrf_token": token, "action": "prescreen", "passed": "1",
                                                        "reason": "ok"}).status_code == 302
     assert 'value="visit"' in officer_client.get(case, headers=HTML).get_data(as_text=True)

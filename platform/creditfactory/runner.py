@@ -72,16 +72,19 @@ def _demo_staff(slugs: list[str]) -> None:
 DEMO_LOANS_PER_BANK = 400
 
 
+_FAILED = object()
+
+
 def _step(what: str, slug: str, strict: bool, run):
-    """One bank's demo step: ``up --demo`` reports a failure and goes on (one bank's demo data must not keep the
-    platform from starting); ``demo seed`` (``strict``) stops at it."""
+    """One bank's demo step, its result or ``_FAILED``: ``up --demo`` reports a failure and goes on (one bank's demo
+    data must not keep the platform from starting); ``demo seed`` (``strict``) stops at it."""
     try:
         return run()
     except Exception as exc:  # noqa: BLE001 - see above
         if strict:
             raise
         click.echo(f"demo {what} for {slug}: failed: {exc}", err=True)
-        return None
+        return _FAILED
 
 
 def _demo_books(slugs: list[str], *, loans: int = DEMO_LOANS_PER_BANK, officers=lambda i: 6 + 5 * i,
@@ -100,7 +103,7 @@ def _demo_books(slugs: list[str], *, loans: int = DEMO_LOANS_PER_BANK, officers=
                 return seed_tenant(directory.get(slug), loans=loans, officers=ensure_demo_officers(slug, officers(i)),
                                    seed=seed(i))
             made = _step("loan book", slug, strict, book)
-            if made is not None:
+            if made is not _FAILED:
                 click.echo(f"demo loan book for {slug}: "
                            f"{f'{loans:,} synthetic loans' if made else 'has loans already, left alone'}")
 
@@ -132,7 +135,8 @@ def _demo_data(slugs: list[str], *, applications: bool = True, strict: bool = Fa
     for slug in slugs:
         for what, seed in steps:
             made = _step(what, slug, strict, lambda seed=seed, slug=slug: seed(slug))
-            click.echo(f"demo {what} for {slug}: {made or 'already there'}")
+            if made is not _FAILED:
+                click.echo(f"demo {what} for {slug}: {made or 'already there'}")
 
 
 def demo_banks(slugs: list[str], *, loans: int = DEMO_LOANS_PER_BANK, officers=lambda i: 6 + 5 * i,
