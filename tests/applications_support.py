@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from contextlib import contextmanager
 
@@ -12,7 +13,7 @@ from creditfactory.identity.models import User
 from creditfactory.identity.permissions import Context
 from creditfactory.identity.principal import CurrentPrincipal, Principal
 from creditfactory.identity.roles import STANDARD_ROLES
-from creditfactory.lending.customers.models import Customer
+from creditfactory.lending.customers.models import Consent, Customer
 from creditfactory.lending.products.models import Product
 
 
@@ -38,3 +39,14 @@ def customer_and_product(session, code: str | None = None) -> tuple[int, int]:
     session.add_all([customer, product])
     session.flush()
     return customer.id, product.id
+
+
+def bureau_consent(session, customer_id: int, **overrides) -> Consent:
+    """The customer's written credit-bureau consent the pre-screen needs (DOMAIN §4.2), as captured on paper."""
+    values = {"purpose": "bureau_query", "scope": "征信报告查询，用于本次贷款审批", "consent_type": "written",
+              "channel": "paper_scan", "evidence_signature": "纸质授权书 PS-TEST", "captured_by": "test",
+              "granted_at": dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=1)}
+    consent = Consent(customer_id=customer_id, **{**values, **overrides})
+    session.add(consent)
+    session.flush()
+    return consent

@@ -10,7 +10,7 @@ import uuid
 import pytest
 from sqlalchemy import delete
 
-from applications_support import acting, customer_and_product, principal
+from applications_support import acting, bureau_consent, customer_and_product, principal
 from creditfactory.db import SystemContext, shared_session, tenant_session
 from creditfactory.decisions.models import DecisionRecord
 from creditfactory.identity import changes
@@ -59,6 +59,7 @@ def world(tenant_a):
     code = f"biz_{uuid.uuid4().hex[:8]}"
     with tenant_session(tenant_a) as db, db.begin():
         customer_id, product_id = customer_and_product(db, code)
+        bureau_consent(db, customer_id)
     yield {"customer_id": customer_id, "product_id": product_id, "code": code}
     with tenant_session(tenant_a) as db, db.begin():
         ids = [a for (a,) in db.query(LoanApplication.id).filter(LoanApplication.customer_id == customer_id)]
@@ -140,6 +141,21 @@ def to_review(client, tenant, headers, officer, world, **overrides):
     submitted = client.post(url(tenant, f"/applications/{app_id}/submit"), json={}, headers=headers)
     assert submitted.status_code == 200 and submitted.json["state"] == "IN_REVIEW"
     return app_id
+
+
+def test_prescreen_without_the_bureau_consent_is_refused_naming_it(client, tenant_a, token_of):
+    headers, _ = token_of("loan_officer")
+    with tenant_session(tenant_a) as db, db.begin():
+        customer_id, product_id = customer_and_product(db)
+    created = client.post(url(tenant_a, "/applications"), headers={**headers, "Idempotency-Key": uuid.uuid4().hex},
+                          json={"customer_id": customer_id, "product_id": product_id, "amount": "10000",
+                                "term_months": 12, "channel": "branch"}).json
+    refused = client.post(url(tenant_a, f"/applications/{created['id']}/prescreen"),
+                          json={"passed": True, "reason": "consents captured"}, headers=headers)
+    assert refused.status_code == 422
+    assert "bureau_query" in refused.json["detail"] and "has given no consent" in refused.json["detail"]
+    case = client.get(url(tenant_a, f"/applications/{created['id']}"), headers=headers).json
+    assert case["state"] == "APPLIED" and [h["to_state"] for h in case["history"]] == ["APPLIED"]
 
 
 def set_authority(tenant, token_of, make_user, client, role, product, amount, term):

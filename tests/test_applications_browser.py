@@ -10,7 +10,7 @@ import uuid
 import pytest
 from sqlalchemy import select
 
-from applications_support import acting, customer_and_product, principal
+from applications_support import acting, bureau_consent, customer_and_product, principal
 from creditfactory.db import tenant_session
 from creditfactory.identity import changes
 from creditfactory.lending.applications import authority, services
@@ -29,6 +29,24 @@ TEXT = {
            "record": "Record decision", "approved": "Approved", "in_review": "In review", "vote": "Cast vote",
            "close": "Close session", "conditions": "Approved with conditions", "lang": "EN"},
 }
+
+
+#: The customer page's consent form (lending/customers), per language.
+CONSENT_TEXT = {"zh": {"record": "新增授权", "save": "登记授权"}, "en": {"record": "Record a consent", "save": "Record consent"}}
+
+
+def capture_bureau_consent(page, base_url, bank, customer_id, language):
+    """The officer records the customer's written credit-bureau consent on the customer page: the pre-screen
+    queries the bureau and is refused without it (DOMAIN §4.2)."""
+    page.goto(f"{base_url}/t/{bank.slug}/customers/{customer_id}")
+    page.locator("summary", has_text=CONSENT_TEXT[language]["record"]).click()
+    page.select_option("#purpose", "bureau_query")
+    page.fill("#scope", "查询征信报告，用于本次贷款审批")
+    page.select_option("#consent_type", "written")
+    page.select_option("#channel", "paper_scan")
+    page.fill("#evidence_signature", "纸质授权书 PS-0001")
+    page.get_by_role("button", name=CONSENT_TEXT[language]["save"], exact=True).click()
+    page.locator("[data-consent=bureau_query]").wait_for()
 
 
 @pytest.fixture(scope="module")
@@ -97,8 +115,10 @@ def test_intake_submit_and_single_approver(browser, base_url, bank, setup, langu
     reference = re.search(r"LA\d{14}", heading)[0]
     fits_on_a_phone(officer_page)
     screenshot(officer_page, f"application-case-{language}")
+    case_url = officer_page.url
+    capture_bureau_consent(officer_page, base_url, bank, setup["customer_id"], language)
     application_id = analyse(bank, principal(officer_name, bank, "loan_officer"), reference)
-    officer_page.reload()
+    officer_page.goto(case_url)
     officer_page.get_by_role("button", name=t["submit"]).click()
     assert officer_page.locator("[data-state]").inner_text() == t["in_review"]
     no_csp_violations(officer_page)
@@ -126,6 +146,7 @@ def test_committee_votes_in_the_browser(browser, base_url, bank, setup, make_use
     reviewer = principal(make_user("reviewer", bank), bank, "reviewer")
     with tenant_session(bank) as db, db.begin():
         with acting(officer, bank):
+            bureau_consent(db, setup["customer_id"])  # the consent capture is walked in the first test
             application, _ = services.create_application(db, {
                 "customer_id": setup["customer_id"], "product_id": setup["product_id"], "amount": "200000",
                 "term_months": 24, "channel": "branch"})

@@ -12,7 +12,7 @@ import pytest
 from dramatiq import Worker
 from sqlalchemy import delete, func, select, update
 
-from applications_support import acting, customer_and_product, principal
+from applications_support import acting, bureau_consent, customer_and_product, principal
 from creditfactory.db import CurrentTenant, tenant_session
 from creditfactory.errors import Conflict
 from creditfactory.identity import changes
@@ -43,6 +43,7 @@ def officer(people):
 
 def new_application(db, tenant, officer, amount="30000", term=12, channel="branch", code=None):
     customer_id, product_id = customer_and_product(db, code)
+    bureau_consent(db, customer_id)  # the pre-screen of to_review needs it
     with acting(officer, tenant):
         application, _ = services.create_application(db, {"customer_id": customer_id, "product_id": product_id,
                                                           "amount": amount, "term_months": term, "channel": channel})

@@ -16,7 +16,7 @@ import pytest
 import yaml
 from sqlalchemy import select
 
-from applications_support import acting, principal
+from applications_support import acting, bureau_consent, principal
 from creditfactory import hookimpl
 from creditfactory.audit import Actor, ActorKind, CurrentActor
 from creditfactory.db import tenant_session
@@ -58,8 +58,9 @@ def product_terms(**investigation_changes) -> dict:
     return terms_document(parse_terms(document))
 
 
-def world(bank, *, birth_date=dt.date(1980, 5, 1), terms=None) -> tuple[int, int]:
-    """A committed customer and a product carrying the standard business-loan terms."""
+def world(bank, *, birth_date=dt.date(1980, 5, 1), terms=None, consent=True) -> tuple[int, int]:
+    """A committed customer and a product carrying the standard business-loan terms; with ``consent``, the
+    customer's written credit-bureau consent the pre-screen needs."""
     with CurrentActor.bind(Actor(id="test:origination", kind=ActorKind.SYSTEM)), \
             tenant_session(bank) as db, db.begin():
         customer = Customer(kind="individual", name="李娜", birth_date=birth_date, years_in_business=5)
@@ -67,6 +68,8 @@ def world(bank, *, birth_date=dt.date(1980, 5, 1), terms=None) -> tuple[int, int
                           terms=terms or product_terms())
         db.add_all([customer, product])
         db.flush()
+        if consent:
+            bureau_consent(db, customer.id)
         return customer.id, product.id
 
 
@@ -111,7 +114,7 @@ def test_intake_refuses_what_the_product_does_not_allow_naming_each_field(bank, 
 
 
 def test_a_bureau_query_needs_the_customers_consent(bank, officer):
-    customer_id, product_id = world(bank)
+    customer_id, product_id = world(bank, consent=False)
     with pytest.raises(services.ApplicationError, match="bureau_query: customer .* has given no consent"):
         intake(bank, officer, customer_id, product_id, bureau_query=True)
     with tenant_session(bank) as db, db.begin():
@@ -388,7 +391,7 @@ def test_portal_walk_from_intake_to_the_approvers_explanation(app, bank, make_us
     from creditfactory.lending.investigation.portal import flatten
     from creditfactory.testing.staff import HTML, csrf_token, log_in
 
-    customer_id, product_id = world(bank)
+    customer_id, product_id = world(bank, consent=False)
     prefix = f"/t/{bank.slug}"
     officer_client, approver_client = app.test_client(), app.test_client()
     assert log_in(officer_client, prefix, make_user("loan_officer", bank)).status_code == 302
@@ -406,7 +409,18 @@ def test_portal_walk_from_intake_to_the_approvers_explanation(app, bank, make_us
     act = f"{prefix}/applications/{application_id}/act"
     page = officer_client.get(case, headers=HTML).get_data(as_text=True)
     assert 'value="prescreen"' in page
+    assert 'id="consent-missing"' in page and f'href="{prefix}/customers/{customer_id}"' in page
     token = csrf_token(officer_client, case)
+    # No written credit-bureau consent yet: the pre-screen is refused and says what to capture where.
+    refused = officer_client.post(act, headers=HTML, data={"csrf_token": token, "action": "prescreen", "passed": "1",
+                                                          "reason": "ok"})
+    assert refused.status_code == 422 and "bureau_query" in refused.get_data(as_text=True)
+    customer_page = f"{prefix}/customers/{customer_id}"
+    assert officer_client.post(f"{customer_page}/consents", headers=HTML, data={
+        "csrf_token": csrf_token(officer_client, customer_page), "purpose": "bureau_query",
+        "scope": "查询征信报告，用于本次贷款审批", "consent_type": "written", "channel": "paper_scan",
+        "evidence_signature": "纸质授权书 PS-0001"}).status_code == 302
+    assert 'id="consent-missing"' not in officer_client.get(case, headers=HTML).get_data(as_text=True)
     assert officer_client.post(act, headers=HTML, data={"csrf_token": token, "action": "prescreen", "passed": "1",
                                                        "reason": "ok"}).status_code == 302
     assert 'value="visit"' in officer_client.get(case, headers=HTML).get_data(as_text=True)

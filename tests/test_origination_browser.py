@@ -31,7 +31,7 @@ from creditfactory.lending.applications.models import LoanApplication
 from creditfactory.lending.contracts.models import ContractParty, EContract
 from creditfactory.lending.investigation.portal import flatten
 from creditfactory.lending.products.models import Product
-from test_applications_browser import log_in, phone_page
+from test_applications_browser import capture_bureau_consent, log_in, phone_page
 from test_investigation_analysis import WORKSHEET
 from test_origination import STANDARD
 from test_portal_browser import base_url, browser, fits_on_a_phone, no_csp_violations, screenshot  # noqa: F401
@@ -136,6 +136,17 @@ def test_intake_to_signed_contract_through_the_pages(browser, base_url, bank, st
     reference = re.search(r"LA\d{14}", officer.locator("h1").inner_text())[0]
     application_id = int(officer.url.rstrip("/").rsplit("/", 1)[1].split("?")[0])
 
+    case = officer.url
+    # No credit-bureau consent yet: the pre-screen is refused, naming it; the officer captures it on the customer
+    # page (paper form signed at the branch) and pre-screens again.
+    officer.fill("#prescreen-reason", "授权已取得" if language == "zh" else "consents captured")
+    officer.get_by_role("button", name=t["prescreen"]).click()
+    expect(officer.locator(".alert").first).to_contain_text("bureau_query")
+    expect(officer.locator("#consent-missing")).to_be_visible()
+    fits_on_a_phone(officer)
+    capture_bureau_consent(officer, base_url, bank, customer_id, language)
+    officer.goto(case)
+    expect(officer.locator("#consent-missing")).to_have_count(0)
     officer.fill("#prescreen-reason", "授权已取得" if language == "zh" else "consents captured")
     officer.get_by_role("button", name=t["prescreen"]).click()
     state_is(officer, t["pre_screened"])

@@ -72,58 +72,83 @@ def _demo_staff(slugs: list[str]) -> None:
 DEMO_LOANS_PER_BANK = 400
 
 
-def _demo_books(slugs: list[str]) -> None:
-    """Each demo bank's synthetic loan book (``reporting/synthetic.py``), before any other demo customer exists
-    (the generator numbers its customers from the lowest id); a bank with loans is left alone."""
+_FAILED = object()
+
+
+def _step(what: str, slug: str, strict: bool, run):
+    """One bank's demo step, its result or ``_FAILED``: ``up --demo`` reports a failure and goes on (one bank's demo
+    data must not keep the platform from starting); ``demo seed`` (``strict``) stops at it."""
+    try:
+        return run()
+    except Exception as exc:  # noqa: BLE001 - see above
+        if strict:
+            raise
+        click.echo(f"demo {what} for {slug}: failed: {exc}", err=True)
+        return _FAILED
+
+
+def _demo_books(slugs: list[str], *, loans: int = DEMO_LOANS_PER_BANK, officers=lambda i: 6 + 5 * i,
+                seed=lambda i: (42 + i) / 1000, strict: bool = False) -> None:
+    """Each demo bank's loan officers (``talent/demo.py``: the demo loan officer and ``<slug>.officerNN``,
+    ``officers(i)`` of them) and its synthetic loan book on their names (``reporting/synthetic.py``), before any other
+    demo customer exists (the generator numbers its customers from the lowest id); a bank with loans is left alone."""
     from .db import SystemContext
     from .reporting.synthetic import seed_tenant
+    from .talent.demo import ensure_demo_officers
     from .tenancy.registry import directory
 
-    with SystemContext("up --demo: synthetic loan books"):
+    with SystemContext("demo: synthetic loan books"):
         for i, slug in enumerate(slugs):
-            try:
-                made = seed_tenant(directory.get(slug), loans=DEMO_LOANS_PER_BANK, officers=6 + 5 * i,
-                                   seed=(42 + i) / 1000)
-            except Exception as exc:  # noqa: BLE001 - one bank's demo data must not keep the platform from starting
-                click.echo(f"demo loan book for {slug}: failed: {exc}", err=True)
-                continue
-            click.echo(f"demo loan book for {slug}: {f'{DEMO_LOANS_PER_BANK} synthetic loans' if made else 'already there'}")
+            def book(i=i, slug=slug):
+                return seed_tenant(directory.get(slug), loans=loans, officers=ensure_demo_officers(slug, officers(i)),
+                                   seed=seed(i))
+            made = _step("loan book", slug, strict, book)
+            if made is not _FAILED:
+                click.echo(f"demo loan book for {slug}: "
+                           f"{f'{loans:,} synthetic loans' if made else 'has loans already, left alone'}")
 
 
-def _demo_snapshots(slugs: list[str]) -> None:
+def _demo_snapshots(slugs: list[str], *, strict: bool = False) -> None:
     """KPI and regulator snapshots of the demo banks, so the console shows figures at once (idempotent)."""
     from .db import SystemContext
     from .reporting.services import refresh_tenant
     from .tenancy.registry import directory
 
-    with SystemContext("up --demo: KPI snapshots"):
+    with SystemContext("demo: KPI snapshots"):
         for slug in slugs:
-            try:
-                refresh_tenant(directory.get(slug))
-            except Exception as exc:  # noqa: BLE001 - as above
-                click.echo(f"demo snapshots for {slug}: failed: {exc}", err=True)
+            _step("snapshots", slug, strict, lambda slug=slug: refresh_tenant(directory.get(slug)))
     click.echo(f"demo snapshots: {len(slugs)} bank(s)")
 
 
-def _demo_data(slugs: list[str]) -> None:
-    """Each demo bank's customers and applications in every state (``lending/origination/demo.py``) and its
-    organisation, ladder and scorecards (``talent/demo.py``) and 360 risk profiles (``talent/risk360/demo.py``);
-    idempotent."""
+def _demo_data(slugs: list[str], *, applications: bool = True, strict: bool = False) -> None:
+    """Each demo bank's customers and applications in every state (``lending/origination/demo.py``, unless not
+    ``applications``) and its organisation, ladder and scorecards (``talent/demo.py``) and 360 risk profiles
+    (``talent/risk360/demo.py``); idempotent."""
     from .lending.origination.demo import ensure_demo_applications
     from .talent.demo import seed_demo
     from .talent.risk360.demo import seed_demo as seed_risk360
     from .tenancy.registry import directory
 
+    steps = ((("applications", ensure_demo_applications),) if applications else ()) + (
+        ("organisation", lambda s: seed_demo(directory.get(s))),
+        ("employee 360", lambda s: seed_risk360(directory.get(s))))
     for slug in slugs:
-        for what, seed in (("applications", ensure_demo_applications),
-                           ("organisation", lambda s: seed_demo(directory.get(s))),
-                           ("employee 360", lambda s: seed_risk360(directory.get(s)))):
-            try:
-                made = seed(slug)
-            except Exception as exc:  # noqa: BLE001 - one bank's demo data must not keep the platform from starting
-                click.echo(f"demo {what} for {slug}: failed: {exc}", err=True)
-                continue
-            click.echo(f"demo {what} for {slug}: {made or 'already there'}")
+        for what, seed in steps:
+            made = _step(what, slug, strict, lambda seed=seed, slug=slug: seed(slug))
+            if made is not _FAILED:
+                click.echo(f"demo {what} for {slug}: {made or 'already there'}")
+
+
+def demo_banks(slugs: list[str], *, loans: int = DEMO_LOANS_PER_BANK, officers=lambda i: 6 + 5 * i,
+               seed=lambda i: (42 + i) / 1000, applications: bool = True, strict: bool = False) -> None:
+    """The demo data of ``slugs``, in the one order both ``up --demo`` and ``creditfactory demo seed`` use:
+    staff users, then per bank its loan officers and synthetic book on their names, then the demo applications,
+    the organisation (every loan officer an employee; scorecards and pay computed from the book) and the 360
+    profiles (portfolio signals from the same loans), and last the KPI snapshots."""
+    _demo_staff(slugs)
+    _demo_books(slugs, loans=loans, officers=officers, seed=seed, strict=strict)
+    _demo_data(slugs, applications=applications, strict=strict)
+    _demo_snapshots(slugs, strict=strict)
 
 
 def run_platform(settings: Settings, *, demo: bool, host: str, port: int, web_workers: int) -> int:
@@ -149,11 +174,7 @@ def run_platform(settings: Settings, *, demo: bool, host: str, port: int, web_wo
     with shared_session() as session:
         active = [t.slug for t in list_tenants(session) if t.status == "active"]
     if demo:
-        serving = [slug for slug in demo_slugs if slug in active]
-        _demo_staff(serving)
-        _demo_books(serving)
-        _demo_data(serving)
-        _demo_snapshots(serving)
+        demo_banks([slug for slug in demo_slugs if slug in active])
     children = _children(settings, host, port, web_workers)
     base = f"http://{host}:{port}"
     click.echo("\nCredit Factory is running:")

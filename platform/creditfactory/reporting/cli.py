@@ -100,15 +100,15 @@ def demo() -> None:
 @click.option("--loans-per-tenant", "per_tenant", type=click.IntRange(1, 1_000_000), required=True)
 @click.option("--seed", type=click.IntRange(0, 1_000_000), default=42, help="Same seed, same portfolios.")
 def seed(tenants: int, per_tenant: int, seed: int) -> None:
-    """Fill tenants with synthetic portfolios (set-based SQL, see docs/reporting.md) and take their snapshots.
+    """Fill tenants with demo staff, loan officers, synthetic portfolios on their names (set-based SQL, see
+    docs/reporting.md), the organisation with every officer an employee (talent demo), 360 profiles, snapshots.
 
     Uses the active tenants in slug order, provisioning demoNN tenants when there are fewer than --tenants.
-    A tenant that already has loans is left alone (say so, change nothing)."""
+    A tenant that already has loans keeps its book (said so); the other steps only add what is missing."""
     from ..cli import boot, domain_errors
     from ..db import SystemContext
+    from ..runner import demo_banks
     from ..tenancy import services as tenancy
-    from ..tenancy.registry import directory
-    from . import services, synthetic
 
     @domain_errors
     def go() -> None:
@@ -121,14 +121,9 @@ def seed(tenants: int, per_tenant: int, seed: int) -> None:
                     "slug": slug, "name_zh": f"演示村镇银行{i + 1}", "name_en": f"Demo village bank {i + 1}",
                     "legal_entity_code": f"DEMO{i + 1:05d}", "province": "云南省"}))
                 slugs.append(slug)
-            for i, slug in enumerate(slugs):
-                ref = directory.get(slug)
-                # Officer pools of varied size: the benchmark's league tables need different productivity.
-                if not synthetic.seed_tenant(ref, loans=per_tenant, officers=5 + (seed + 7 * i) % 25,
-                                             seed=((seed + i) % 1000) / 1000):
-                    click.echo(f"{slug}: has loans already, left alone")
-                    continue
-                services.refresh_tenant(ref)
-                click.echo(f"{slug}: {per_tenant:,} synthetic loans, snapshots taken")
+        # Officer pools of varied size: the benchmark's league tables need different productivity. No demo
+        # applications (up --demo makes those): only the book, the organisation and the 360 profiles.
+        demo_banks(slugs, loans=per_tenant, officers=lambda i: 5 + (seed + 7 * i) % 25,
+                   seed=lambda i: ((seed + i) % 1000) / 1000, applications=False, strict=True)
 
     go()

@@ -5,8 +5,11 @@ application, state change and COB day at a time) would take hours for 34 × 30,0
 **synthetic**, not the outcome of the services, and says so in every memo:
 
 * one ``loan_application`` per loan (state DISBURSED, the loan's amount, 12 months), ``officer_id`` drawn from
-  ``officers`` ids with skewed productivity (``officer = floor(officers × u^1.6)``: a few officers carry many
-  loans, as in a real branch), channel online (WeChat mini programme, mobile banking) for about 45%;
+  the officers' user ids with skewed productivity (the ``1 + floor(n × u^1.6)``-th of the ``n``: a few officers
+  carry many loans, as in a real branch), channel online (WeChat mini programme, mobile banking) for about 45%.
+  The demo paths (``creditfactory demo seed``, ``up --demo``) pass real loan officers' user ids, who are employees
+  of the bank's organisation (``talent/demo.py``), so scorecards and 360 portfolio signals are theirs; the
+  ``reports`` benchmark passes a count and gets ids 1..n that name no one;
 * its state history: APPLIED → IN_REVIEW → APPROVED (without a person for the online ones, ``actor_id`` NULL) →
   DISBURSED on the loan's disbursement date, the application made 0.3–6 days earlier (uniform);
 * about 1% of loans non-performing (DPD 95–450: substandard, doubtful, loss by the §3.1 thresholds, non-accrual),
@@ -21,6 +24,7 @@ generator), so COB run afterwards would re-derive their DPD from the instalments
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -32,7 +36,8 @@ _STATEMENTS = [
        WHERE NOT EXISTS (SELECT 1 FROM product WHERE code = 'synthetic')""",
     """CREATE TEMPORARY TABLE synthetic_case ON COMMIT DROP AS
        SELECT l.id AS loan_id, l.reference, l.customer_id, l.principal_amount, l.disbursed_on,
-              1 + floor(:officers * power(random(), 1.6))::int AS officer_id,
+              (CAST(:officer_ids AS integer[]))[
+                  1 + floor(cardinality(CAST(:officer_ids AS integer[])) * power(random(), 1.6))::int] AS officer_id,
               random() < 0.45 AS online,
               0.3 + random() * 5.7 AS turnaround_days,
               random() AS risk
@@ -88,15 +93,20 @@ _STATEMENTS = [
 ]
 
 
-def enrich(session: Session, *, business_date: dt.date, officers: int = 20, seed: float = 0.42) -> None:
+def enrich(session: Session, *, business_date: dt.date, officers: int | Sequence[int] = 20,
+           seed: float = 0.42) -> None:
     """Give every loan of the session's tenant without an application a synthetic origination and credit history
-    (see the module docstring). Flushes; the caller commits. Deterministic for a given ``seed`` in [-1, 1]."""
-    params = {"d0": business_date, "officers": officers, "seed": seed}
+    (see the module docstring). ``officers``: the loan officers' user ids, or a count for ids 1..n (benchmarks).
+    Flushes; the caller commits. Deterministic for a given ``seed`` in [-1, 1] and officers."""
+    officer_ids = list(range(1, officers + 1)) if isinstance(officers, int) else [int(i) for i in officers]
+    if not officer_ids:
+        raise ValueError("the synthetic book needs at least one loan officer")
+    params = {"d0": business_date, "officer_ids": officer_ids, "seed": seed}
     for statement in _STATEMENTS:
         session.execute(text(statement), params)
 
 
-def seed_tenant(tenant, *, loans: int, officers: int = 20, seed: float = 0.42) -> bool:
+def seed_tenant(tenant, *, loans: int, officers: int | Sequence[int] = 20, seed: float = 0.42) -> bool:
     """Give ``tenant`` a synthetic book of ``loans`` loans (``lending.cob.synthetic.build``, then ``enrich``) in one
     transaction; False, changing nothing, when it has loans already (so repeating it is harmless)."""
     from ..db import tenant_session

@@ -105,7 +105,7 @@ def new_application():
                     application_id = application.id
                     if key is not None:  # stored as the API stores it: either channel's retry replays it
                         from .schemas import ApplicationSchema
-                        services.remember_response(session, key, ApplicationSchema().dump(application))
+                        services.remember_response(session, key, application, ApplicationSchema().dump(application))
             return redirect(url_for("application_pages.case", application_id=application_id))
         except services.IdempotencyKeyReused:
             # Sent before and changed since (back button): say so, and let a deliberate resend register another.
@@ -177,6 +177,15 @@ def _case(application_id: int, messages: list[tuple[str, str]], status: int = 20
         customer = session.get(Customer, application.customer_id)
         product = session.get(Product, application.product_id)
         engine = _engine_explanations(session, application.id)
+        consent_missing = None
+        if application.state == State.APPLIED.value:
+            # The state machine's own check (it only reads), asked ahead so the officer sees what to capture.
+            from .states import PrescreenConsentMissing, prescreen_consent
+
+            try:
+                prescreen_consent(session, application)
+            except PrescreenConsentMissing:
+                consent_missing = True
     state = State(application.state)
     can = {
         "submit": state is State.ANALYSED and (principal.has(P.APPLICATION_INVESTIGATE)
@@ -198,7 +207,7 @@ def _case(application_id: int, messages: list[tuple[str, str]], status: int = 20
                    + [d.decided_by for d in decisions])
     return render_template("applications/case.html", application=application, history=history, decisions=decisions,
                            sla=sla, can=can, sessions=sessions, names=names, customer=customer, product=product,
-                           engine=engine, messages=messages, **_labels()), status
+                           engine=engine, messages=messages, consent_missing=consent_missing, **_labels()), status
 
 
 def _engine_explanations(session, application_id: int) -> list[dict[str, Any]]:

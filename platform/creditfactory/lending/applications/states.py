@@ -9,6 +9,9 @@ the new state. Other capabilities call it with their own events:
   saved (INVESTIGATING → ANALYSED);
 - contracts: ``Event.CONTRACT`` (APPROVED / APPROVED_WITH_CONDITIONS → CONTRACTED) once the contract is signed;
 - disbursement: ``Event.DISBURSE`` (CONTRACTED → DISBURSED).
+
+Entering PRE_SCREENED also needs the applicant's active written ``bureau_query`` consent
+(:func:`prescreen_consent`, DOMAIN §2.2 "consents captured §4"); the application records the consent used.
 """
 
 from __future__ import annotations
@@ -16,12 +19,13 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from sqlalchemy import func, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from ...audit import record
-from ...errors import Conflict
+from ...errors import Conflict, DomainError
+from ...identity import clock
 from ...identity.authorization import authorize
 from ...identity.permissions import Permission
 from ...identity.principal import CurrentPrincipal
@@ -165,6 +169,50 @@ def authorize_any(permissions: tuple[Permission, ...], *, allow_system: bool = F
     raise first
 
 
+class PrescreenConsentMissing(DomainError):
+    """The pre-screen's credit-bureau query has no written consent to run under (DOMAIN §2.2, §4.2)."""
+
+
+def prescreen_consent(session: Session, application: LoanApplication) -> int:
+    """The id of the active ``bureau_query`` consent the pre-screen queries the credit bureau under;
+    ``PrescreenConsentMissing`` (422) naming whose consent is missing and why otherwise.
+
+    The pre-screen reads the applicant's credit report, which needs the person's written consent with the purpose
+    stated (征信业管理条例 art. 18): for an individual or a household (represented by its head) the customer's own.
+    A micro enterprise's report is queried under the enterprise's consent, signed by its legal representative; when
+    the legal representative is a customer of the bank (a related party linked to their customer record), their
+    personal report is queried too and their own consent is required as well. A legal representative recorded only
+    as a person cannot hold a consent record, so then the enterprise's consent is the one checked.
+    """
+    from ..customers.models import Customer, RelatedParty
+    from ..customers.services import ConsentMissing, require_consent
+
+    customer = session.get(Customer, application.customer_id)
+    at = clock.now()
+    subjects = [(application.customer_id, f"the applicant {customer.name if customer else application.customer_id}")]
+    if customer is not None and customer.kind == "micro_enterprise":
+        subjects += [(person_id, f"the legal representative (customer {person_id})") for person_id in session.scalars(
+            select(RelatedParty.related_customer_id).where(RelatedParty.customer_id == customer.id,
+                                                           RelatedParty.role == "legal_representative",
+                                                           RelatedParty.related_customer_id.is_not(None))
+            .order_by(RelatedParty.id))]
+    missing, consent_id = [], None
+    for customer_id, who in subjects:
+        try:
+            consent = require_consent(session, customer_id, "bureau_query", at)
+        except ConsentMissing as exc:
+            missing.append(f"{who}: {exc}")
+            continue
+        consent_id = consent_id or consent.id
+    if missing:
+        raise PrescreenConsentMissing(
+            f"application {application.reference} cannot pass the pre-screen: the credit-bureau query needs an "
+            f"active written bureau_query consent (capture it on the customer page); missing for "
+            + "; ".join(missing))
+    assert consent_id is not None
+    return consent_id
+
+
 def transition(session: Session, application: LoanApplication, event: Event | str, *, reason: str = "",
                check_permission: bool = True) -> ApplicationStateHistory:
     """Move ``application`` by ``event``: refuse an illegal one (``Conflict``), record who, when and why.
@@ -180,6 +228,9 @@ def transition(session: Session, application: LoanApplication, event: Event | st
     if check_permission:
         rule = EVENT_RULES[event]
         authorize_any(rule.permissions, allow_system=rule.system)
+    if target is S.PRE_SCREENED:
+        # Here and nowhere else, so no path (API, portal, demo, a job) pre-screens without the consent.
+        application.bureau_consent_id = prescreen_consent(session, application)
     principal = CurrentPrincipal.get_or_none()
     actor_id = principal.user_id if principal is not None else None
     actor = principal.username if principal is not None else "system"

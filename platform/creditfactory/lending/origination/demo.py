@@ -8,7 +8,8 @@ the demo approver), APPROVED_WITH_CONDITIONS (the three demo committee members v
 REJECTED (admission: over 65), CONTRACTED (the demo operations clerk prepares the contract, the borrower, the
 spouse — a person recorded without a customer record — and the bank sign, the 双录 recording is stored and the
 second operations clerk passes its QC), DISBURSED (the same, then the disbursement is created, sent and settled:
-the loan account is open), CANCELLED and EXPIRED.
+the loan account is open), CANCELLED and EXPIRED. Every customer whose case passes the pre-screen first gives the
+written credit-bureau consent it needs (captured by the officer, on a paper form); the APPLIED one has none yet.
 
 The 双录 media and the disbursement's invoice are placeholders of the demo (a bare MP4 header and a one-page
 PDF): the real ones come from the branch's camera and the borrower's supplier.
@@ -212,7 +213,7 @@ def ensure_demo_applications(slug: str) -> list[str]:
 
 
 def _make(staff: Staff, product, name, target, steps, amount, birth_year, n, sector, method) -> None:
-    from ..customers.services import add_related_party, create_customer
+    from ..customers.services import add_related_party, create_customer, grant_consent
     from ..investigation.routes import today
 
     officer = staff.officer
@@ -220,6 +221,12 @@ def _make(staff: Staff, product, name, target, steps, amount, birth_year, n, sec
         customer = create_customer(session, kind="individual", name=name, resident_id=resident_id(birth_year, n),
                                    years_in_business=6, household_members=4, officer_user_id=officer.user_id,
                                    marital_status="married" if "spouse" in steps else None)
+        if "prescreen" in steps:
+            # The pre-screen queries the credit bureau: the written consent comes first (DOMAIN §4.2). The demo
+            # APPLIED case has none, so its page shows the pre-screen refused until one is captured.
+            grant_consent(session, customer.id, purpose="bureau_query", consent_type="written", channel="paper_scan",
+                          scope="查询本人征信报告，用于本次贷款审批 / credit report query for this application",
+                          evidence_signature=f"演示纸质授权书 / demo signed form DEMO-AUTH-{n:03d}")
         if "spouse" in steps:
             # The spouse signs the contract without being a customer of the bank (a person record).
             add_related_party(session, customer.id, role="spouse", name=f"{name}·配偶",
