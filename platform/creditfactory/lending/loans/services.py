@@ -676,6 +676,7 @@ def file_litigation(session: Session, loan_id: int, *, reason: str) -> LoanAccou
     loan = get_loan(session, loan_id, lock=True)
     states.move(session, loan, states.IN_LITIGATION, reason=reason, business_date=current_business_date(session))
     audit.record(session, "loan.litigation", object_type="loan", object_id=loan.id, after={"reason": reason})
+    session.flush()
     return loan
 
 
@@ -711,6 +712,8 @@ def _write_off(session: Session, loan_id: int, *, reason: str) -> LoanAccount:
                          "penalty": str(loan.penalty_receivable)})
     audit.record(session, "loan.write_off", object_type="loan", object_id=loan.id,
                  before={"principal": loan.principal_outstanding}, after={"reason": reason})
+    # Flushed here (services flush, callers commit): a caller refreshing the loan must not lose the new state.
+    session.flush()
     return loan
 
 
