@@ -357,8 +357,7 @@ def refresh(session: Session, loan: LoanAccount, day: dt.date, *, reason: str) -
                         {"d": day, "loan": loan.id, "v": loan.schedule_version})
         states.move(session, loan, states.SETTLED, reason=reason, business_date=day)
         loan.settled_on = day
-        return
-    if loan.state == states.SETTLED and owed > 0:
+    elif loan.state == states.SETTLED and owed > 0:
         states.move(session, loan, states.OVERDUE if loan.dpd > 0 else states.ACTIVE, reason=reason,
                     business_date=day)
         loan.settled_on = None
@@ -366,6 +365,8 @@ def refresh(session: Session, loan: LoanAccount, day: dt.date, *, reason: str) -
         states.move(session, loan, states.OVERDUE, reason=reason, business_date=day)
     elif loan.state == states.OVERDUE and loan.dpd == 0:
         states.move(session, loan, states.ACTIVE, reason=reason, business_date=day)
+    # Flushed (services flush, callers commit): a caller refreshing the loan must not lose its new DPD and state.
+    session.flush()
 
 
 def _on_balance_interest(loan: LoanAccount, open_rows: list[Installment]) -> Decimal:
