@@ -139,6 +139,15 @@ def test_review_waive_upgrade_litigate_and_write_off(app, bank, make_user):
     assert [(e["direction"], e["status"]) for e in history][:2] == [("upgrade", "confirmed"),
                                                                      ("downgrade", "confirmed")]
 
+    # A proposal can be rejected, with a reason; the loan keeps its class.
+    other = next(e for e in http.get(f"{prefix}/loans/classification-reviews", headers=read).json
+                 if e["loan_reference"] == "LC-WRITE-OFF")
+    reject = f"{prefix}/loans/classification-reviews/{other['id']}/rejection"
+    assert http.post(reject, headers=write, json={"reason": " "}).status_code == 422
+    rejected = http.post(reject, headers=write, json={"reason": "collateral covers the loan"})
+    assert rejected.status_code == 200 and rejected.json["status"] == "rejected"
+    assert http.get(write_off, headers=read).json["risk_class"] == "normal"
+
     # Litigation and write-off follow the state machine: a loan in good standing takes neither.
     assert http.post(f"{review}/litigation", headers=write, json={"reason": "x"}).status_code == 409
     assert http.post(f"{review}/write-off", headers=maker, json={"reason": "x"}).status_code == 409
