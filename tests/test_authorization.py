@@ -130,6 +130,22 @@ SAMPLES: dict[tuple[str, str], dict[str, Any] | Callable[[Any], dict[str, Any]]]
     ("post", "/api/v1/loans/{reference}/prepayments"): {
         **MATRIX_LOAN, "json": {"amount": "10.00", "mode": "reamortise", "idempotency_key": "matrix-prepay"},
         "allowed": 409},
+    ("get", "/api/v1/loans/{reference}/changes"): MATRIX_LOAN,
+    # Life-cycle writes on the matrix loan are refused after the token passed, leaving the loan as other samples
+    # expect it: a schedule that does not repay the principal (422), litigation of a loan in good standing (409),
+    # an "upgrade" of a normal loan (422); classification events no row has (404).
+    ("post", "/api/v1/loans/{reference}/restructuring"): {
+        **MATRIX_LOAN, "json": {"reason": "matrix", "installments": [
+            {"due_date": "2099-01-01", "principal": "1.00", "interest": "0.00"}]}, "allowed": 422},
+    ("post", "/api/v1/loans/{reference}/litigation"): {**MATRIX_LOAN, "json": {"reason": "matrix"}, "allowed": 409},
+    ("post", "/api/v1/loans/{reference}/upgrade-requests"): {
+        **MATRIX_LOAN, "json": {"to_class": "normal", "reason": "matrix"}, "allowed": 422},
+    ("post", "/api/v1/loans/{reference}/waivers"): {**MATRIX_LOAN, "json": {"penalty": "1.00", "reason": "matrix"}},
+    ("post", "/api/v1/loans/{reference}/write-off"): {**MATRIX_LOAN, "json": {"reason": "matrix"}},
+    **{("post", f"/api/v1/loans/classification-reviews/{{event_id}}/{tail}"): {
+        "path": {"event_id": 2147483647}, "json": body, "allowed": 404}
+       for tail, body in (("confirmation", None), ("approval", None), ("rejection", {"reason": "matrix"}),
+                          ("refusal", {"reason": "matrix"}))},
     ("get", "/api/v1/collections/cases/{case_id}"): {"path": {"case_id": 2147483647}, "allowed": 404},
     ("put", "/api/v1/collections/cases/{case_id}/assignment"): {
         "path": {"case_id": 2147483647}, "json": {"collector_id": None}, "allowed": 404},
@@ -237,6 +253,8 @@ PEOPLE_ONLY: set[tuple[str, str]] = {
     ("post", "/api/v1/products/{code}/regional"), ("post", "/api/v1/products/{code}/from-plugin"),
     ("post", "/api/v1/talent/ladder/adoption"), ("post", "/api/v1/talent/cycles/{code}/evaluations"),
     ("post", "/api/v1/talent/competencies/adoption"),
+    # Waivers and write-offs are change requests that name the person who asked (tests/test_servicing_lifecycle_api.py).
+    ("post", "/api/v1/loans/{reference}/waivers"), ("post", "/api/v1/loans/{reference}/write-off"),
 }
 #: URL arguments of portal pages that take some, by endpoint (or a function of the tenant making them).
 PAGE_SAMPLES: dict[str, dict[str, Any] | Callable[[Any], dict[str, Any]]] = {

@@ -19,6 +19,7 @@ from ... import audit
 from ...errors import Conflict, DomainError, NotFound
 from ...identity.authorization import authorize
 from ...identity.duties import SegregationOfDutiesViolation
+from ...identity.errors import AccessDenied
 from ...identity.permissions import Permission
 from ...identity.principal import CurrentPrincipal
 from ..cob.dates import business_date as current_business_date
@@ -169,14 +170,19 @@ def _open_event(session: Session, event_id: int) -> ClassificationEvent:
 
 def confirm(session: Session, event_id: int) -> ClassificationEvent:
     """Reviewer: confirm a proposed downgrade (or approve an upgrade request, which needs ``config.approve``)."""
-    authorize(Permission.LOAN_SERVICE)
+    # Servicing staff confirm downgrades; an upgrade is the checker's decision (config.approve), which a risk
+    # manager holds without loan.service.
+    try:
+        authorize(Permission.LOAN_SERVICE)
+    except AccessDenied:
+        authorize(Permission.CONFIG_APPROVE)
     event = _open_event(session, event_id)
     who = _who()
     if event.proposed_by == who:
         raise SegregationOfDutiesViolation("the proposer of a classification change cannot confirm it")
+    authorize(Permission.CONFIG_APPROVE if event.direction == "upgrade" else Permission.LOAN_SERVICE)
     loan = session.get(LoanAccount, event.loan_id, with_for_update=True)
     if event.direction == "upgrade":
-        authorize(Permission.CONFIG_APPROVE)
         minimum, _ = computed_class(session, loan.id)
         if CLASSES.index(event.to_class) < CLASSES.index(minimum):
             raise Conflict(f"the rules require at least {minimum} today")
@@ -195,10 +201,17 @@ def confirm(session: Session, event_id: int) -> ClassificationEvent:
 
 
 def reject(session: Session, event_id: int, *, reason: str) -> ClassificationEvent:
-    authorize(Permission.LOAN_SERVICE)
+    """Reviewer: reject a proposed downgrade, or (``config.approve``) an upgrade request, with a reason."""
+    try:
+        authorize(Permission.LOAN_SERVICE)
+    except AccessDenied:
+        authorize(Permission.CONFIG_APPROVE)
     if not reason.strip():
         raise ClassificationError("a rejection needs a reason")
     event = _open_event(session, event_id)
+    # The maker may withdraw their own upgrade request; anyone else's is the checker's to turn down.
+    own = event.direction == "upgrade" and event.proposed_by == _who()
+    authorize(Permission.CONFIG_APPROVE if event.direction == "upgrade" and not own else Permission.LOAN_SERVICE)
     event.status, event.decided_by, event.decided_at = "rejected", _who(), dt.datetime.now(dt.timezone.utc)
     event.reason = reason.strip()
     session.flush()
@@ -242,6 +255,7 @@ def set_floor(session: Session, loan_id: int, floor: str | None, *, reason: str)
         raise NotFound(f"no loan {loan_id}")
     before = loan.class_floor
     loan.class_floor = floor
+    session.flush()
     audit.record(session, "loan.class_floor", object_type="loan", object_id=loan_id,
                  before={"floor": before}, after={"floor": floor, "reason": reason})
     return loan
@@ -266,3 +280,15 @@ def ratios(session: Session) -> dict[str, Any]:
     return {"total_loans": total, "npl": npl, "provisions": provisions, "by_class": by_class,
             "npl_ratio": ratio(npl, total), "provision_coverage": ratio(provisions, npl),
             "loan_provision_ratio": ratio(provisions, total)}
+
+
+def pending(session: Session, *, limit: int = 100, after_id: int | None = None) -> list[tuple[ClassificationEvent,
+                                                                                            LoanAccount]]:
+    """The review queue: open proposals (COB's downgrades, people's upgrade requests) with their loans, oldest
+    first, ``limit`` at a time (keyset ``after_id``)."""
+    authorize(Permission.LOAN_READ)
+    query = (select(ClassificationEvent, LoanAccount).join(LoanAccount, LoanAccount.id == ClassificationEvent.loan_id)
+             .where(ClassificationEvent.status == "proposed"))
+    if after_id is not None:
+        query = query.where(ClassificationEvent.id > after_id)
+    return [tuple(row) for row in session.execute(query.order_by(ClassificationEvent.id).limit(limit))]

@@ -210,3 +210,144 @@ class ReversalViews(MethodView):
             if txn is None:
                 raise NotFound("no such posting on this loan")
             return services.reverse_transaction(session, txn.id, reason=args["reason"], idempotent=True)
+
+
+@blp.route("/<string:reference>/restructuring")
+class RestructureViews(MethodView):
+    @blp.auth(Scope.LOANS_WRITE)
+    @blp.arguments(schemas.RestructureSchema)
+    @blp.response(200, schemas.LoanSchema)
+    def post(self, args: dict[str, Any], reference: str) -> LoanAccount:
+        """Restructure: a new schedule version for the outstanding principal (the old versions are kept)"""
+        with tenant_session() as session, session.begin():
+            loan = _loan(session, reference)
+            rows = args["installments"]
+            if rows is None:
+                authorize(Permission.LOAN_SERVICE)
+                rows = services.schedule_from_terms(session, loan, months=args["months"], method=args["method"])
+            return services.restructure(session, loan.id, installments=rows, reason=args["reason"],
+                                        financial_difficulty=args["financial_difficulty"])
+
+
+@blp.route("/<string:reference>/litigation")
+class LitigationViews(MethodView):
+    @blp.auth(Scope.LOANS_WRITE)
+    @blp.arguments(schemas.LoanReasonSchema)
+    @blp.response(200, schemas.LoanSchema)
+    def post(self, args: dict[str, Any], reference: str) -> LoanAccount:
+        """Move an overdue loan to litigation (诉讼)"""
+        with tenant_session() as session, session.begin():
+            return services.file_litigation(session, _loan(session, reference).id, reason=args["reason"])
+
+
+def _change(request) -> dict[str, Any]:
+    return {"id": request.id, "kind": request.kind, "target": request.target, "status": request.status,
+            "payload": request.payload, "made_at": request.made_at}
+
+
+@blp.route("/<string:reference>/write-off")
+class WriteOffViews(MethodView):
+    @blp.auth(Scope.LOANS_WRITE)
+    @blp.arguments(schemas.LoanReasonSchema)
+    @blp.response(202, schemas.LoanChangeSchema)
+    def post(self, args: dict[str, Any], reference: str) -> dict[str, Any]:
+        """Ask to write the loan off; it is written off when a second person approves the change request"""
+        with tenant_session() as session, session.begin():
+            return _change(services.propose_write_off(session, _loan(session, reference).id, reason=args["reason"]))
+
+
+@blp.route("/<string:reference>/waivers")
+class WaiverViews(MethodView):
+    @blp.auth(Scope.LOANS_WRITE)
+    @blp.arguments(schemas.WaiverRequestSchema)
+    @blp.response(202, schemas.LoanChangeSchema)
+    def post(self, args: dict[str, Any], reference: str) -> dict[str, Any]:
+        """Ask to waive interest and/or penalty; it is applied when a second person approves the change request"""
+        with tenant_session() as session, session.begin():
+            return _change(services.propose_waiver(session, _loan(session, reference).id, interest=args["interest"],
+                                                   penalty=args["penalty"], reason=args["reason"]))
+
+
+@blp.route("/<string:reference>/changes")
+class LoanChangeViews(MethodView):
+    @blp.auth(Scope.LOANS_READ)
+    @blp.response(200, schemas.LoanChangeSchema(many=True))
+    def get(self, reference: str) -> list[dict[str, Any]]:
+        """The loan's waivers and write-offs waiting for a second person"""
+        return _read(lambda s: [_change(c) for c in services.pending_changes(s, _loan(s, reference).id)])
+
+
+@blp.route("/<string:reference>/upgrade-requests")
+class UpgradeRequestViews(MethodView):
+    @blp.auth(Scope.LOANS_WRITE)
+    @blp.arguments(schemas.UpgradeRequestSchema)
+    @blp.response(201, schemas.ClassificationEventSchema)
+    def post(self, args: dict[str, Any], reference: str) -> ClassificationEvent:
+        """Ask for a better class with evidence; a second person (config:approve) confirms it"""
+        with tenant_session() as session, session.begin():
+            return classification.request_upgrade(session, _loan(session, reference).id, to_class=args["to_class"],
+                                                   reason=args["reason"], evidence=args["evidence"])
+
+
+def _review_item(event: ClassificationEvent, loan: LoanAccount) -> dict[str, Any]:
+    return {**{name: getattr(event, name) for name in schemas.ClassificationEventSchema().fields},
+            "loan_reference": loan.reference, "loan_state": loan.state}
+
+
+@blp.route("/classification-reviews")
+class ReviewQueueViews(MethodView):
+    @blp.auth(Scope.LOANS_READ)
+    @blp.arguments(schemas.ReviewQuerySchema, location="query")
+    @blp.response(200, schemas.ReviewItemSchema(many=True))
+    def get(self, args: dict[str, Any]) -> list[dict[str, Any]]:
+        """Open classification proposals: COB's downgrades and upgrade requests, oldest first"""
+        return _read(lambda s: [_review_item(e, loan) for e, loan in
+                                classification.pending(s, limit=args["limit"], after_id=args["after_id"])])
+
+
+def _decide(event_id: int, direction: str, decide) -> ClassificationEvent:
+    with tenant_session() as session, session.begin():
+        # The scope was checked; the service checks the permission and that the decider is not the proposer.
+        event = session.get(ClassificationEvent, event_id)
+        if event is None or event.direction != direction:
+            raise NotFound(f"no {direction} proposal {event_id}")
+        return decide(session)
+
+
+@blp.route("/classification-reviews/<int:event_id>/confirmation")
+class ReviewConfirmViews(MethodView):
+    @blp.auth(Scope.LOANS_WRITE)
+    @blp.response(200, schemas.ClassificationEventSchema)
+    def post(self, event_id: int) -> ClassificationEvent:
+        """Confirm a downgrade COB proposed (not one's own proposal)"""
+        return _decide(event_id, "downgrade", lambda s: classification.confirm(s, event_id))
+
+
+@blp.route("/classification-reviews/<int:event_id>/approval")
+class ReviewApprovalViews(MethodView):
+    @blp.auth(Scope.CONFIG_APPROVE)
+    @blp.response(200, schemas.ClassificationEventSchema)
+    def post(self, event_id: int) -> ClassificationEvent:
+        """Approve an upgrade request (a second person: never one's own; not during an observation period)"""
+        return _decide(event_id, "upgrade", lambda s: classification.confirm(s, event_id))
+
+
+@blp.route("/classification-reviews/<int:event_id>/rejection")
+class ReviewRejectViews(MethodView):
+    @blp.auth(Scope.LOANS_WRITE)
+    @blp.arguments(schemas.LoanReasonSchema)
+    @blp.response(200, schemas.ClassificationEventSchema)
+    def post(self, args: dict[str, Any], event_id: int) -> ClassificationEvent:
+        """Reject a proposed downgrade, or withdraw one's own upgrade request, with a reason"""
+        with tenant_session() as session, session.begin():
+            return classification.reject(session, event_id, reason=args["reason"])
+
+
+@blp.route("/classification-reviews/<int:event_id>/refusal")
+class ReviewRefusalViews(MethodView):
+    @blp.auth(Scope.CONFIG_APPROVE)
+    @blp.arguments(schemas.LoanReasonSchema)
+    @blp.response(200, schemas.ClassificationEventSchema)
+    def post(self, args: dict[str, Any], event_id: int) -> ClassificationEvent:
+        """Refuse someone else's upgrade request, with the reason its maker will read"""
+        return _decide(event_id, "upgrade", lambda s: classification.reject(s, event_id, reason=args["reason"]))

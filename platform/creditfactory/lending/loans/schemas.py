@@ -135,3 +135,67 @@ class CobStatusSchema(ma.Schema):
     last_closed = ma.fields.Date()
     last_steps = ma.fields.List(ma.fields.Dict())
     ratios = ma.fields.Dict()
+
+
+class ScheduleRowSchema(ma.Schema):
+    due_date = ma.fields.Date(required=True)
+    principal = ma.fields.Decimal(required=True, as_string=True)
+    interest = ma.fields.Decimal(required=True, as_string=True)
+
+
+class RestructureSchema(ma.Schema):
+    """New terms for the outstanding principal: explicit ``installments``, or ``months`` (and ``method``) for the
+    calculator to build them monthly from today at the loan's rate. The old schedule version is kept."""
+
+    installments = ma.fields.List(ma.fields.Nested(ScheduleRowSchema), load_default=None,
+                                  validate=ma.validate.Length(min=1, max=360))
+    months = ma.fields.Integer(load_default=None, validate=ma.validate.Range(1, 360))
+    method = ma.fields.String(load_default="equal_installment",
+                              validate=ma.validate.OneOf(("equal_installment", "equal_principal")))
+    reason = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=500))
+    #: True: a concession to a borrower in difficulty (restructured state, observation period, DOMAIN §3.1).
+    financial_difficulty = ma.fields.Boolean(load_default=True)
+
+    @ma.validates_schema
+    def _one_way(self, data, **kwargs):
+        if (data.get("installments") is None) == (data.get("months") is None):
+            raise ma.ValidationError("give either installments or months", "installments")
+
+
+class LoanReasonSchema(ma.Schema):
+    reason = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=500))
+
+
+class WaiverRequestSchema(ma.Schema):
+    interest = ma.fields.Decimal(load_default="0.00", as_string=True)
+    penalty = ma.fields.Decimal(load_default="0.00", as_string=True)
+    reason = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=500))
+
+
+class LoanChangeSchema(ma.Schema):
+    """A waiver or write-off waiting for (or decided by) a second person: approve it with
+    ``POST /changes/{id}/approve`` (``config:approve``)."""
+
+    id = ma.fields.Integer()
+    kind = ma.fields.String()
+    target = ma.fields.String()
+    status = ma.fields.String()
+    payload = ma.fields.Dict()
+    made_at = ma.fields.DateTime()
+
+
+class UpgradeRequestSchema(ma.Schema):
+    to_class = ma.fields.String(required=True, validate=ma.validate.OneOf(
+        ("normal", "special_mention", "substandard", "doubtful")))
+    reason = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=500))
+    evidence = ma.fields.Dict(load_default=None)
+
+
+class ReviewQuerySchema(ma.Schema):
+    limit = ma.fields.Integer(load_default=50, validate=ma.validate.Range(1, 500))
+    after_id = ma.fields.Integer(load_default=None)
+
+
+class ReviewItemSchema(ClassificationEventSchema):
+    loan_reference = ma.fields.String()
+    loan_state = ma.fields.String()

@@ -357,8 +357,7 @@ def refresh(session: Session, loan: LoanAccount, day: dt.date, *, reason: str) -
                         {"d": day, "loan": loan.id, "v": loan.schedule_version})
         states.move(session, loan, states.SETTLED, reason=reason, business_date=day)
         loan.settled_on = day
-        return
-    if loan.state == states.SETTLED and owed > 0:
+    elif loan.state == states.SETTLED and owed > 0:
         states.move(session, loan, states.OVERDUE if loan.dpd > 0 else states.ACTIVE, reason=reason,
                     business_date=day)
         loan.settled_on = None
@@ -366,6 +365,8 @@ def refresh(session: Session, loan: LoanAccount, day: dt.date, *, reason: str) -
         states.move(session, loan, states.OVERDUE, reason=reason, business_date=day)
     elif loan.state == states.OVERDUE and loan.dpd == 0:
         states.move(session, loan, states.ACTIVE, reason=reason, business_date=day)
+    # Flushed (services flush, callers commit): a caller refreshing the loan must not lose its new DPD and state.
+    session.flush()
 
 
 def _on_balance_interest(loan: LoanAccount, open_rows: list[Installment]) -> Decimal:
@@ -607,10 +608,21 @@ def _register_waiver_kind() -> None:
 _register_waiver_kind()
 
 
+def _person_maker(what: str) -> None:
+    from ...identity.errors import AccessDenied
+    from ...identity.principal import CurrentPrincipal
+
+    authorize(Permission.LOAN_SERVICE)
+    if CurrentPrincipal.get().user_id is None:
+        # The change request names the person who proposed it, whom the checker can ask why.
+        raise AccessDenied(f"a {what} is proposed by a person (maker-checker 双人复核), not a machine client")
+
+
 def propose_waiver(session: Session, loan_id: int, *, interest: Any = "0", penalty: Any = "0", reason: str):
     """Maker: propose waiving interest and/or penalty; a different person with ``config.approve`` applies it."""
     from ...identity import changes
 
+    _person_maker("waiver")
     get_loan(session, loan_id)
     return changes.propose(session, "loan.waiver", f"loan:{loan_id}",
                            {"interest": str(interest), "penalty": str(penalty), "reason": reason})
@@ -665,12 +677,20 @@ def file_litigation(session: Session, loan_id: int, *, reason: str) -> LoanAccou
     loan = get_loan(session, loan_id, lock=True)
     states.move(session, loan, states.IN_LITIGATION, reason=reason, business_date=current_business_date(session))
     audit.record(session, "loan.litigation", object_type="loan", object_id=loan.id, after={"reason": reason})
+    session.flush()
     return loan
 
 
 def write_off(session: Session, loan_id: int, *, reason: str) -> LoanAccount:
-    """Write off an overdue or litigated loan (after approval): off the balance sheet, recovery still tracked."""
+    """Write off an overdue or litigated loan (after approval): off the balance sheet, recovery still tracked.
+
+    People go through ``propose_write_off`` (maker-checker); this direct call is for the approved change and
+    for unattended work that carries its own approval."""
     authorize(Permission.LOAN_SERVICE, allow_system=True)
+    return _write_off(session, loan_id, reason=reason)
+
+
+def _write_off(session: Session, loan_id: int, *, reason: str) -> LoanAccount:
     loan = get_loan(session, loan_id, lock=True)
     day = current_business_date(session)
     if states.WRITTEN_OFF not in states.TRANSITIONS[loan.state]:
@@ -693,4 +713,80 @@ def write_off(session: Session, loan_id: int, *, reason: str) -> LoanAccount:
                          "penalty": str(loan.penalty_receivable)})
     audit.record(session, "loan.write_off", object_type="loan", object_id=loan.id,
                  before={"principal": loan.principal_outstanding}, after={"reason": reason})
+    # Flushed here (services flush, callers commit): a caller refreshing the loan must not lose the new state.
+    session.flush()
     return loan
+
+
+def _loan_target(target: str) -> int:
+    if not target.startswith("loan:") or not target[5:].isdigit():
+        raise LoanError("a loan change targets loan:<id>")
+    return int(target[5:])
+
+
+def _validate_write_off(target: str, payload: dict[str, Any]) -> dict[str, Any]:
+    _loan_target(target)
+    reason = str(payload.get("reason", "")).strip()
+    if not reason:
+        raise LoanError("a write-off needs a reason")
+    return {"reason": reason}
+
+
+def _apply_write_off(session: Session, target: str, payload: dict[str, Any]) -> None:
+    # The checker (config.approve) need not hold loan.service: the maker's permission was checked at proposal.
+    _write_off(session, _loan_target(target), reason=payload["reason"])
+
+
+def _register_write_off_kind() -> None:
+    from ...identity.changes import ChangeKind, change_kinds, register_change_kind
+
+    if "loan.write_off" not in change_kinds():
+        register_change_kind(ChangeKind(code="loan.write_off", permission=Permission.LOAN_SERVICE,
+                                        validate=_validate_write_off, apply=_apply_write_off))
+
+
+_register_write_off_kind()
+
+
+def propose_write_off(session: Session, loan_id: int, *, reason: str):
+    """Maker: ask to write the loan off; a different person with ``config.approve`` approves and applies it.
+
+    Refused at once (409) when the loan's state allows no write-off, so no request waits for a checker in vain."""
+    from ...identity import changes
+
+    _person_maker("write-off")
+    loan = get_loan(session, loan_id)
+    if states.WRITTEN_OFF not in states.TRANSITIONS[loan.state]:
+        raise Conflict(f"a {loan.state} loan cannot be written off")
+    return changes.propose(session, "loan.write_off", f"loan:{loan_id}", {"reason": reason})
+
+
+#: Change kinds that act on one loan (target ``loan:<id>``): shown and decided on the loan's own page.
+LOAN_CHANGE_KINDS = ("loan.waiver", "loan.write_off")
+
+
+def pending_changes(session: Session, loan_id: int) -> list[Any]:
+    """The loan's waivers and write-offs waiting for a second person, oldest first."""
+    from ...identity.models import ChangeRequest, ChangeStatus
+
+    authorize(Permission.LOAN_READ)
+    return list(session.scalars(select(ChangeRequest).where(
+        ChangeRequest.kind.in_(LOAN_CHANGE_KINDS), ChangeRequest.target == f"loan:{loan_id}",
+        ChangeRequest.status == ChangeStatus.PENDING.value).order_by(ChangeRequest.id)))
+
+
+def schedule_from_terms(session: Session, loan: LoanAccount, *, months: int,
+                        method: str = "equal_installment") -> list[dict[str, Any]]:
+    """New instalments for the outstanding principal at the loan's rate, monthly from today (the calculator's
+    schedule), for a restructuring given as terms rather than explicit rows."""
+    from ..calc.schedule import DayCount, Method, ScheduleTerms, build_schedule
+
+    if method not in ("equal_installment", "equal_principal"):
+        raise LoanError("method is one of equal_installment, equal_principal")
+    if loan.principal_outstanding <= 0:
+        raise Conflict("nothing is outstanding to re-schedule")
+    schedule = build_schedule(ScheduleTerms(
+        method=Method(method), principal=loan.principal_outstanding, annual_rate=loan.annual_rate, months=months,
+        start=current_business_date(session),
+        day_count=DayCount.ACT360 if loan.day_count == 360 else DayCount.ACT365))
+    return [{"due_date": p.due_date, "principal": p.principal, "interest": p.interest} for p in schedule.periods]
