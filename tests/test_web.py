@@ -513,3 +513,17 @@ def test_every_api_schema_has_its_own_name_in_the_openapi_document(cf_settings):
     with warnings.catch_warnings():
         warnings.filterwarnings("error", message="Multiple schemas resolved", category=UserWarning)
         create_app(cf_settings, testing=True)
+
+
+@pytest.mark.parametrize("path, word", [("/customers/1", "有效"), ("/back-office/loans/NO-SUCH", "正常还款")])
+def test_a_page_translates_shared_words_in_its_own_capabilitys_sense(cf_settings, path, word):
+    """"Active" is a consent's 有效 on the customer pages and a loan's 正常还款 on the loan pages, whichever
+    catalogue happens to be merged last."""
+    from flask_babel import gettext
+
+    from creditfactory.portal import i18n
+
+    app = create_app(cf_settings, testing=True)
+    with app.test_request_context(path, headers={"Accept-Language": "zh-CN"}):
+        i18n._use_the_capability_catalogue()  # the before-request hook, without the login the page would need
+        assert gettext("Active") == word
