@@ -21,7 +21,9 @@ def test_demo_staff_are_made_once_and_can_log_in(app, tenant_a, tenant_b, now):
     try:
         with SystemContext("test: demo"), shared_session() as shared, shared.begin():
             first = ensure_demo_staff(shared, slugs)
-        assert len(first) == 2 + 2 * (len(BANK_ROLES) + len(EXTRA_BANK_USERS)) and all(u.created for u in first)
+        # The head office's two demo users may be there already (another demo run in this database); the banks' are new.
+        assert len(first) == 2 + 2 * (len(BANK_ROLES) + len(EXTRA_BANK_USERS))
+        assert all(u.created for u in first if u.tenant_slug is not None)
         # A committee session needs three voting members; a recording's QC a second operations person.
         voters = [u for u in first if u.tenant_slug == tenant_a.slug and u.role == "credit_committee_member"]
         assert [u.username for u in voters] == [f"{tenant_a.slug}.credit_committee_member",

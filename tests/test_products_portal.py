@@ -96,3 +96,17 @@ def test_propose_an_override_and_a_second_person_approves(app, bank, make_user):
     assert approved.status_code == 302
     after = checker.get(f"{prefix}/products/farm_household", headers=html("zh")).get_data(as_text=True)
     assert "v2" in after and "已替代" in after and "200000" in after
+
+
+def test_a_product_made_before_terms_existed_is_listed_without_them(app, tenant_factory, make_user):
+    from creditfactory.db import tenant_session
+    from creditfactory.lending.products.models import Product
+
+    bank = tenant_factory()
+    with tenant_session(bank) as db, db.begin():
+        db.add(Product(code="old_loan", version=1, name_zh="旧产品", name_en="Old loan"))
+    http = app.test_client()
+    log_in_person(http, bank, make_user("loan_officer", bank))
+    http.get(f"/t/{bank.slug}/lang/en")
+    page = http.get(f"/t/{bank.slug}/products", headers=html("en"))
+    assert page.status_code == 200 and "None recorded: a product made before terms existed" in page.get_data(as_text=True)
