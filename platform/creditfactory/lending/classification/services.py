@@ -255,7 +255,6 @@ def set_floor(session: Session, loan_id: int, floor: str | None, *, reason: str)
         raise NotFound(f"no loan {loan_id}")
     before = loan.class_floor
     loan.class_floor = floor
-    session.flush()
     audit.record(session, "loan.class_floor", object_type="loan", object_id=loan_id,
                  before={"floor": before}, after={"floor": floor, "reason": reason})
     return loan

@@ -365,8 +365,6 @@ def refresh(session: Session, loan: LoanAccount, day: dt.date, *, reason: str) -
         states.move(session, loan, states.OVERDUE, reason=reason, business_date=day)
     elif loan.state == states.OVERDUE and loan.dpd == 0:
         states.move(session, loan, states.ACTIVE, reason=reason, business_date=day)
-    # Flushed (services flush, callers commit): a caller refreshing the loan must not lose its new DPD and state.
-    session.flush()
 
 
 def _on_balance_interest(loan: LoanAccount, open_rows: list[Installment]) -> Decimal:
@@ -677,7 +675,6 @@ def file_litigation(session: Session, loan_id: int, *, reason: str) -> LoanAccou
     loan = get_loan(session, loan_id, lock=True)
     states.move(session, loan, states.IN_LITIGATION, reason=reason, business_date=current_business_date(session))
     audit.record(session, "loan.litigation", object_type="loan", object_id=loan.id, after={"reason": reason})
-    session.flush()
     return loan
 
 
@@ -713,8 +710,6 @@ def _write_off(session: Session, loan_id: int, *, reason: str) -> LoanAccount:
                          "penalty": str(loan.penalty_receivable)})
     audit.record(session, "loan.write_off", object_type="loan", object_id=loan.id,
                  before={"principal": loan.principal_outstanding}, after={"reason": reason})
-    # Flushed here (services flush, callers commit): a caller refreshing the loan must not lose the new state.
-    session.flush()
     return loan
 
 
