@@ -80,6 +80,17 @@ def test_appends_form_a_valid_gap_free_chain(tenant_factory, audit_actor):
     assert (report.head_seq, report.head_hash) == (5, rows[-1].hash)
 
 
+def test_a_batch_too_large_for_one_statement_chains_the_same(tenant_factory):
+    # A commit of a few entries writes them and moves the head in one statement; a batch job's thousands go as
+    # an executemany insert. Both chain alike.
+    tenant = tenant_factory()
+    append(tenant, 2)
+    append(tenant, 450, start=2)
+    append(tenant, 1, start=452)
+    report = verify(tenant)
+    assert report.ok and report.entries == report.head_seq == 453
+
+
 def test_request_ip_and_id_are_recorded(tenant_factory):
     tenant = tenant_factory()
     with Flask(__name__).test_request_context(environ_base={"REMOTE_ADDR": "10.8.0.7"},

@@ -60,3 +60,21 @@ def test_an_unknown_cluster_is_refused_before_any_sql(cf_settings):
         services.TenantSpec.from_mapping({"slug": "nowhere", "name_zh": "x", "name_en": "x",
                                           "legal_entity_code": "NOWHERE", "province": "x", "cluster": "mars"})
 
+
+
+def test_intake_with_admission_serves_a_tenant_on_another_cluster(east, tenant_factory, make_user):
+    # The head-office tables (rule sets, memberships) live on the default cluster only: intake must read them
+    # there, not over the tenant's own connection.
+    from applications_support import principal
+    from creditfactory.lending.applications.services import ApplicationError
+    from test_origination import intake, records, world
+
+    tenant = tenant_factory(cluster="east")
+    officer = principal(make_user("loan_officer", tenant), tenant, "loan_officer")
+    colleague = principal(make_user("loan_officer", tenant), tenant, "loan_officer")
+    customer_id, product_id = world(tenant)
+    application_id = intake(tenant, officer, customer_id, product_id, officer_id=colleague.user_id)
+    admission = records(tenant, application_id)["admission"]
+    assert admission.outcome == "pass" and admission.standard_version_id is not None
+    with pytest.raises(ApplicationError, match="no loan officer of this bank"):
+        intake(tenant, officer, customer_id, product_id, officer_id=officer.user_id + 10_000)

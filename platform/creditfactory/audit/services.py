@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import has_request_context, request
-from sqlalchemy import event, func, insert, select, text
+from sqlalchemy import event, func, insert, select, text, update
 from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction
 
 from ..web.request_id import current_request_id
@@ -62,20 +62,22 @@ def flush_audit(session: Session) -> None:
     if not pending:
         return
     log = log_of(session)
+    head_table, entries = log.head.__table__, log.entries.__table__
     # Locking the head row makes appends to one log take turns until commit or rollback, so seq is gap-free and
     # each entry chains to the one committed before it; other logs are not held up. Read committed hands the
     # waiting writer the head as the previous writer committed it. A log without a head yet (its first entry)
     # has no row to lock: its writers take turns on the log's advisory lock, then read again.
-    in_turn = (select(log.head, func.clock_timestamp()).with_for_update(of=log.head)
-               .execution_options(populate_existing=True))
-    row = session.execute(in_turn).one_or_none()
-    if row is None:
+    in_turn = select(head_table.c.seq, head_table.c.hash, func.clock_timestamp()).with_for_update()
+    head = session.execute(in_turn).one_or_none()
+    if head is None:
         session.execute(_LOCK, {"key": log.lock_key})
-        row = session.execute(in_turn).one_or_none()
-    head, at = row if row is not None else (None, session.scalar(select(func.clock_timestamp())))
+        head = session.execute(in_turn).one_or_none()
     # Chain from the head rather than from the newest entry: if the tail was deleted, the next entry still
     # follows the head's seq and hash, and the hole stays visible to verify instead of being papered over.
-    seq, prev_hash = (head.seq, head.hash) if head is not None else (0, GENESIS_HASH)
+    if head is not None:
+        seq, prev_hash, at = head
+    else:
+        seq, prev_hash, at = 0, GENESIS_HASH, session.scalar(select(func.clock_timestamp()))
     rows = []
     for item in pending:
         seq += 1
@@ -83,12 +85,21 @@ def flush_audit(session: Session) -> None:
         digest = entry_hash(prev_hash, fields)
         rows.append({**fields, "prev_hash": prev_hash, "hash": digest})
         prev_hash = digest
-    session.execute(insert(log.entries), rows)
+    moved = {"seq": seq, "hash": prev_hash, "at": at}
     if head is None:
-        session.add(log.head(id=1, seq=seq, hash=prev_hash, at=at))
+        session.execute(insert(entries), rows)
+        session.execute(insert(head_table).values(id=1, **moved))
+    elif len(rows) <= _ONE_STATEMENT_ROWS:
+        # Entries and the head's move in one statement (the insert as a CTE): one round trip less per commit.
+        session.execute(update(head_table).values(**moved).add_cte(insert(entries).values(rows).cte("entries")))
     else:
-        head.seq, head.hash, head.at = seq, prev_hash, at
-    session.flush()
+        session.execute(insert(entries), rows)
+        session.execute(update(head_table).values(**moved))
+
+
+#: Above this many entries in one commit (a batch job), they go as an executemany insert: a multi-row VALUES list
+#: has a bind parameter per field and PostgreSQL takes at most 65,535.
+_ONE_STATEMENT_ROWS = 200
 
 
 @event.listens_for(Session, "before_commit")

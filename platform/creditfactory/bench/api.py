@@ -20,6 +20,7 @@ import datetime as dt
 import http.client
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -34,6 +35,9 @@ from . import BenchContext, register
 from .common import BenchFailure, bench_settings, environment, latency_summary, temporary_database
 
 FLOWS = ("intake", "loan_read", "repayment")
+#: Who applies at intake, by birth year: nine pass admission, one is over 65 and is declined (A02).
+APPLICANTS = (("张伟", 1985), ("王芳", 1979), ("李娜", 1990), ("刘洋", 1972), ("陈静", 1968), ("杨磊", 1995),
+              ("赵敏", 1982), ("黄勇", 1975), ("周杰", 1988), ("吴秀英", 1950))
 TARGET_RPS = 200
 TARGET_P95_MS = 100
 TARGET_RSS_MB = 200
@@ -46,7 +50,7 @@ def _free_port() -> int:
 
 
 def _seed(slug: str) -> dict[str, Any]:
-    """One bank with a product, a customer, a disbursed loan and a machine client; returns what the users need."""
+    """One bank with a product, ten applicants, a disbursed loan and a machine client; returns what the users need."""
     from ..audit import Actor, ActorKind, CurrentActor
     from ..db import CurrentTenant, SystemContext, shared_session, tenant_session
     from ..identity.oauth import services as oauth_services
@@ -77,19 +81,24 @@ def _seed(slug: str) -> dict[str, Any]:
             from ..lending.products.models import Product
 
             product_id = session.scalar(select(Product.id).where(Product.code == "biz_operating"))
-            customer = create_customer(session, kind="individual", name="张三", mobile="13812345678",
-                                       resident_id="11010519491231002X")
+            from ..lending.origination.demo import resident_id
+
+            # Applicants of working age but one: one application in ten is declined by admission (over 65).
+            customers = [create_customer(session, kind="individual", name=name, mobile=f"1381234{5670 + i}",
+                                         resident_id=resident_id(born, i))
+                         for i, (name, born) in enumerate(APPLICANTS)]
+            customer = customers[0]
             schedule = build_schedule(ScheduleTerms(Method.EQUAL_INSTALLMENT, Decimal("100000"), Decimal("0.0612"),
                                                     120, dt.date.today()))
             loan = open_loan(session, reference="BENCH-LOAN", customer_id=customer.id, principal=Decimal("100000"),
                              annual_rate=Decimal("0.0612"), product_id=product_id,
                              installments=[{"due_date": p.due_date, "principal": p.principal, "interest": p.interest}
                                            for p in schedule.periods])
-            customer_id, reference = customer.id, loan.reference
+            customer_ids, reference = [c.id for c in customers], loan.reference
     with SystemContext("bench api: client"), shared_session() as session, session.begin():
         issued = oauth_services.create_client(session, "load test", "applications:write loans:read loans:write",
                                               tenant_slug=slug)
-    return {"slug": slug, "customer_id": customer_id, "product_id": product_id, "loan": reference,
+    return {"slug": slug, "customer_ids": customer_ids, "product_id": product_id, "loan": reference,
             "officer_id": officer.user_id,
             "client_id": issued.client.client_id, "secret": issued.client_secret}
 
@@ -130,7 +139,7 @@ def _request(flow: str, seed: dict[str, Any]) -> tuple[str, str, bytes | None, d
     prefix = f"/t/{seed['slug']}/api/v1"
     key = {"Idempotency-Key": uuid.uuid4().hex}
     if flow == "intake":
-        body = {"customer_id": seed["customer_id"], "product_id": seed["product_id"], "amount": "50000",
+        body = {"customer_id": random.choice(seed["customer_ids"]), "product_id": seed["product_id"], "amount": "50000",
                 "term_months": 12, "channel": "field_app", "purpose": "进货", "officer_id": seed["officer_id"],
                 "repayment_method": "equal_installment", "sector": "retail"}
         return "POST", f"{prefix}/applications", json.dumps(body).encode(), key

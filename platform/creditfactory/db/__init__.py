@@ -3,7 +3,7 @@
 from .base import SHARED_SCHEMA, TENANT_SCHEMA_PLACEHOLDER, SharedBase, TenantBase
 from .context import CurrentTenant, NoTenantBound, SystemContext, TenantRef
 from .engines import engine_for, dispose_engines
-from .session import shared_session, tenant_session, session
+from .session import shared_reader, shared_reads, shared_session, tenant_session, session
 
 __all__ = [
     "SHARED_SCHEMA",
@@ -16,6 +16,8 @@ __all__ = [
     "TenantRef",
     "engine_for",
     "dispose_engines",
+    "shared_reader",
+    "shared_reads",
     "shared_session",
     "tenant_session",
     "session",

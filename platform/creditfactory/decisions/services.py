@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any, Iterator
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, defer
 
 from .. import audit
@@ -341,24 +341,51 @@ def _shared(shared: Session | None) -> Iterator[Session]:
 def effective_rule_set(session: Session, stage: Stage, on: dt.date, shared: Session | None = None):
     """(compiled effective set, standard version, overlay version or None, standard RuleSet) in force on ``on``.
 
-    Runs on every decision, so it reads only which versions are in force (their rule content, large, is loaded
-    on a cache miss alone) and, without a ``shared`` session, reads the head-office table over the tenant
-    session's own connection (the table is schema-qualified) rather than checking out a second one.
+    Runs on every decision, so it reads only which versions are in force (their rule content, large, is loaded on
+    a cache miss alone), both in one statement over the tenant session where the head-office table is reachable
+    from it (see :func:`creditfactory.db.shared_reads`), else the standard through ``shared`` or a reader.
     """
-    source = shared if shared is not None else session
-    standard = source.scalar(_in_force(StandardRuleSetVersion, StandardRuleSetVersion.stage == stage.value, on))
+    values = {"stage": stage.value, "on": on}
+    if shared is None and session.info.get("tenant") is not None and session.info["tenant"].cluster == "default":
+        row = session.execute(_VERSIONS_IN_FORCE, values).one_or_none()
+        return _compiled(stage, on, *(row if row is not None else (None, None)))
+    with _shared(shared) as source:  # still open while a cache miss loads the standard's content
+        standard = source.scalar(_STANDARD_IN_FORCE, values)
+        overlay = None if standard is None else session.scalar(_OVERLAY_IN_FORCE, {**values, "code": standard.code})
+        return _compiled(stage, on, standard, overlay)
+
+
+def _compiled(stage: Stage, on: dt.date, standard: StandardRuleSetVersion | None,
+              overlay: RuleSetOverlayVersion | None):
     if standard is None:
         raise RuleSetError(f"no published standard {stage.value} rule set is in force on {on}")
-    overlay = session.scalar(_in_force(RuleSetOverlayVersion, RuleSetOverlayVersion.code == standard.code, on))
     compiled, base = CACHE.get(standard, overlay)
     return compiled, standard, overlay, base
 
 
-def _in_force(model, which, on: dt.date):
-    """The newest published version of ``model`` matching ``which`` in force on ``on``, without its content."""
-    return (select(model).where(which, model.status == "published", model.effective_from <= on)
+def _in_force(model, which):
+    """The newest published version of ``model`` matching ``which`` in force on ``:on``, without its content."""
+    return (select(model).where(which, model.status == "published", model.effective_from <= bindparam("on"))
             .order_by(model.effective_from.desc(), model.version.desc()).limit(1)
             .options(defer(model.content)))
+
+
+# Built once: a statement object reused keeps its cache key, which SQLAlchemy would otherwise compute per call.
+_STANDARD_IN_FORCE = _in_force(StandardRuleSetVersion, StandardRuleSetVersion.stage == bindparam("stage"))
+_OVERLAY_IN_FORCE = _in_force(RuleSetOverlayVersion, RuleSetOverlayVersion.code == bindparam("code"))
+_overlay_id = (select(RuleSetOverlayVersion.id)
+               .where(RuleSetOverlayVersion.code == StandardRuleSetVersion.code,
+                      RuleSetOverlayVersion.status == "published",
+                      RuleSetOverlayVersion.effective_from <= bindparam("on"))
+               .order_by(RuleSetOverlayVersion.effective_from.desc(), RuleSetOverlayVersion.version.desc())
+               .limit(1).correlate(StandardRuleSetVersion).scalar_subquery())
+_VERSIONS_IN_FORCE = (
+    select(StandardRuleSetVersion, RuleSetOverlayVersion)
+    .outerjoin(RuleSetOverlayVersion, RuleSetOverlayVersion.id == _overlay_id)
+    .where(StandardRuleSetVersion.stage == bindparam("stage"), StandardRuleSetVersion.status == "published",
+           StandardRuleSetVersion.effective_from <= bindparam("on"))
+    .order_by(StandardRuleSetVersion.effective_from.desc(), StandardRuleSetVersion.version.desc()).limit(1)
+    .options(defer(StandardRuleSetVersion.content), defer(RuleSetOverlayVersion.content)))
 
 
 def effective_diff(session: Session, stage: Stage, on: dt.date, shared: Session | None = None) -> list[dict]:

@@ -12,7 +12,7 @@ from flask import g
 
 from ...audit import Actor, ActorKind, CurrentActor
 from ...db import CurrentTenant
-from ...db import shared_session
+from ...db import shared_reader
 from ...web.errors import abort_problem
 from ..errors import AccessDenied
 from ..permissions import Context
@@ -59,7 +59,7 @@ def principal_of(token: OAuthToken) -> Principal | None:
     if token.user is not None:
         # Roles are read afresh, as for a session: a revoked role narrows the token at once, and a scope never
         # grants the user more than they hold.
-        with shared_session() as session:
+        with shared_reader() as session:
             try:
                 own = load_principal(session, token.user, context, token.tenant_slug)
             except AccessDenied:

@@ -17,7 +17,7 @@ from sqlalchemy import delete, select, update
 from werkzeug.wrappers import Response
 
 from ... import settings as settings_module
-from ...db import CurrentTenant, shared_session
+from ...db import CurrentTenant, shared_reader, shared_session
 from ...portal.account import login_required
 from ...portal.i18n import current_language
 from ...tenancy.models import Tenant
@@ -106,7 +106,7 @@ def refresh_token_lifetime() -> int:
 
 def find_token(token_string: str) -> OAuthToken | None:
     """The token whose hash matches ``token_string``, with its client and tenant loaded."""
-    with shared_session() as session:
+    with shared_reader() as session:
         return session.scalar(select(OAuthToken).where(OAuthToken.access_token_hash == hashing.digest(token_string)))
 
 

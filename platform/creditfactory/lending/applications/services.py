@@ -14,12 +14,12 @@ from typing import Any
 from uuid import uuid4
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, func, or_, select, text
+from sqlalchemy import and_, bindparam, func, or_, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from ...audit import record
-from ...db import CurrentTenant, shared_session
+from ...db import CurrentTenant, shared_reads, shared_session
 from ...errors import Conflict, DomainError, NotFound
 from ...identity.authorization import authorize
 from ...identity.duties import check_separation
@@ -160,17 +160,21 @@ def validate_intake(session: Session, data: dict[str, Any], *, loaded: dict[str,
 def _works_here(session: Session, user_id: Any, permission: P) -> bool:
     """Whether user ``user_id`` holds a standard role in the acting bank that grants ``permission``.
 
-    Read over the tenant session's connection (the head-office tables are schema-qualified): one connection per
-    request, not a second one for this lookup.
+    Read over the tenant session's connection where it reaches the head-office tables (``shared_reads``).
     """
     from ...identity.roles import STANDARD_ROLES
 
     if not isinstance(user_id, int):
         return False
-    roles = set(session.scalars(
-        select(Membership.role).join(Tenant, Tenant.id == Membership.tenant_id).join(User, User.id == Membership.user_id)
-        .where(Membership.user_id == user_id, Tenant.slug == CurrentTenant.get().slug, User.active.is_(True))))
+    with shared_reads(session) as shared:
+        roles = set(shared.scalars(_ROLES_HERE, {"user_id": user_id, "slug": CurrentTenant.get().slug}))
     return any(permission in STANDARD_ROLES[r].permissions for r in roles if r in STANDARD_ROLES)
+
+
+_ROLES_HERE = (select(Membership.role).join(Tenant, Tenant.id == Membership.tenant_id)
+               .join(User, User.id == Membership.user_id)
+               .where(Membership.user_id == bindparam("user_id"), Tenant.slug == bindparam("slug"),
+                      User.active.is_(True)))
 
 
 def _request_hash(data: dict[str, Any]) -> str:
