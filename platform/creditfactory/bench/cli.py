@@ -123,7 +123,8 @@ def _bench_help() -> str:
 @click.option("--n", "n", type=click.IntRange(1, 100_000), default=None,
               help="Size of the run (tenants for provisioning and migrations). Default: per benchmark.")
 @click.option("--workers", type=click.IntRange(1, 64), default=None,
-              help="Parallel workers, for benchmarks that have them (migrations: default 4).")
+              help="Parallel workers, for benchmarks that have them (migrations: default 4; api: gunicorn web "
+                   "workers, default one per CPU).")
 @click.option("--rules", "rules", default=None,
               help="decisions: rule-set sizes per stage, comma-separated (default 100,1500,3000).")
 @click.option("--loans", type=click.IntRange(1, 10_000_000), default=None, help="cob: loans in the portfolio.")
@@ -135,10 +136,13 @@ def _bench_help() -> str:
 @click.option("--duration", type=click.FloatRange(1, 3600), default=None, help="api: seconds of load (default 30).")
 @click.option("--flows", default=None,
               help="api: the flows the users run, comma-separated, of intake,loan_read,repayment (default: all three).")
+@click.option("--rate", type=click.FloatRange(1, 100_000, min_open=False), default=None,
+              help="api: requests per second the users offer together, each on a fixed schedule (default: back to "
+                   "back, as fast as the server answers).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress messages on stderr.")
 def bench(name: str, as_json: bool, n: int | None, workers: int | None, rules: str | None, loans: int | None,
           tenants: int | None, loans_per_tenant: int | None, users: int | None, duration: float | None,
-          flows: str | None, quiet: bool) -> None:
+          flows: str | None, rate: float | None, quiet: bool) -> None:
     chosen = BENCHES[name]
     options: dict = {}
     if rules is not None:
@@ -156,14 +160,14 @@ def bench(name: str, as_json: bool, n: int | None, workers: int | None, rules: s
         raise click.BadOptionUsage("tenants", "--tenants is an option of the cob, api and reports benchmarks")
     if loans_per_tenant is not None and name != "reports":
         raise click.BadOptionUsage("loans_per_tenant", "--loans-per-tenant is an option of the reports benchmark")
-    if (users is not None or duration is not None or flows is not None) and name != "api":
-        raise click.BadOptionUsage("users", "--users, --duration and --flows are options of the api benchmark")
+    if (users is not None or duration is not None or flows is not None or rate is not None) and name != "api":
+        raise click.BadOptionUsage("users", "--users, --duration, --flows and --rate are options of the api benchmark")
     if name == "cob":
         options.update(loans=loans, tenants=tenants)
     if name == "reports":
         options.update(tenants=tenants, loans_per_tenant=loans_per_tenant)
     if name == "api":
-        options.update(tenants=tenants, duration=duration)
+        options.update(tenants=tenants, duration=duration, rate=rate)
         if flows is not None:
             from .api import FLOWS
 
