@@ -132,6 +132,8 @@ def test_render_summary_lists_every_field():
     ["api", "--flows", "intake,payroll"],
     ["api", "--flows", ","],
     ["cob", "--flows", "intake"],
+    ["api", "--rate", "0"],
+    ["cob", "--rate", "200"],
     [],
 ])
 def test_bad_input_is_a_usage_error(args):
@@ -218,8 +220,11 @@ def test_api_bench_drives_every_flow_through_gunicorn(base_settings, test_server
     assert settings_module.get() is base_settings
 
 
-def test_api_bench_runs_only_the_flows_asked_for(base_settings, test_server):
-    result = BENCHES["api"](_context(base_settings, test_server, n=2,
-                                     options={"duration": 2, "tenants": 1, "flows": ("intake",)}))
+def test_api_bench_runs_only_the_flows_asked_for_at_the_rate_asked_for(base_settings, test_server):
+    result = BENCHES["api"](_context(base_settings, test_server, n=2, workers=1,
+                                     options={"duration": 2, "tenants": 1, "flows": ("intake",), "rate": 10}))
     assert result["flows_run"] == ["intake"] and set(result["flows"]) == {"intake"}
     assert result["errors"] == 0 and result["flows"]["intake"]["requests"] == result["requests"] > 0
+    # Two users offering 10 requests a second together, for 2 seconds: about 20 requests, whatever the server's speed.
+    assert (result["pacing"], result["offered_rps"], result["web_workers"]) == ("paced", 10, 1)
+    assert 15 <= result["requests"] <= 21

@@ -223,6 +223,7 @@ def run(ctx: BenchContext) -> dict[str, Any]:
     flows_run = tuple(ctx.options.get("flows") or FLOWS)
     registered = int(ctx.options.get("tenants") or 1000)
     rate = ctx.options.get("rate")
+    web_workers = ctx.workers or os.cpu_count() or 1
     with temporary_database(ctx.server_url, "cf_bench_api") as url, bench_settings(ctx.settings, url) as settings:
         with engines.engine_for().connect() as conn:
             facts = environment(conn, server_url=ctx.server_url, embedded=ctx.embedded)
@@ -234,7 +235,7 @@ def run(ctx: BenchContext) -> dict[str, Any]:
         env = {**os.environ, "CREDITFACTORY_DATABASE_URL": url, "CREDITFACTORY_DATA_DIR": settings.data_dir,
                "CREDITFACTORY_SECRET_KEY": "bench-api-" + uuid.uuid4().hex, "CREDITFACTORY_LOG_LEVEL": "WARNING",
                "CREDITFACTORY_RATELIMIT_OAUTH": "100000/minute", "GUNICORN_BIND": f"127.0.0.1:{port}",
-               "GUNICORN_MAX_REQUESTS": "0", "WEB_CONCURRENCY": str(ctx.workers)}
+               "GUNICORN_MAX_REQUESTS": "0", "WEB_CONCURRENCY": str(web_workers)}
         if settings.master_key:
             env["CREDITFACTORY_MASTER_KEY"] = settings.master_key
         server = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "python:creditfactory.gunicorn_conf",

@@ -30,15 +30,18 @@ def _registry_date(session: Session) -> dt.date:
 
 def business_date(session: Session, *, lock: bool = False) -> dt.date:
     """Today's business date for this tenant (``lock``: hold the COB row until commit, serialising COB steps)."""
-    query = select(CobState.business_date).where(CobState.id == 1)
-    if lock:
-        query = query.with_for_update()
+    query = _BUSINESS_DATE_LOCKED if lock else _BUSINESS_DATE
     found = session.execute(query).scalar()
     if found is None:
         session.execute(pg_insert(CobState).values(id=1, business_date=_registry_date(session))
                         .on_conflict_do_nothing())
         found = session.execute(query).scalar_one()
     return found
+
+
+# Built once: read on every decision and posting, and a reused statement keeps its SQLAlchemy cache key.
+_BUSINESS_DATE = select(CobState.business_date).where(CobState.id == 1)
+_BUSINESS_DATE_LOCKED = _BUSINESS_DATE.with_for_update()
 
 
 def set_business_date(session: Session, day: dt.date) -> None:

@@ -14,7 +14,7 @@ import logging
 from decimal import Decimal
 from typing import Any, Mapping
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from ... import audit
@@ -270,9 +270,7 @@ def build_facts(session: Session, application: LoanApplication, *, analysis: Map
         facts["applicant.marital_status"] = customer.marital_status
     if customer.years_in_business is not None:
         facts["business.years_in_business"] = customer.years_in_business
-    earlier = session.scalar(select(func.count()).select_from(LoanApplication).where(
-        LoanApplication.customer_id == customer.id, LoanApplication.id != application.id,
-        LoanApplication.state == State.DISBURSED.value))
+    earlier = session.scalar(_DISBURSED_BEFORE, {"customer_id": customer.id, "application_id": application.id})
     facts["history.is_existing_customer"] = bool(earlier)
     if analysis is None:
         analysis = latest_analysis(session, application.id)
@@ -280,6 +278,12 @@ def build_facts(session: Session, application: LoanApplication, *, analysis: Map
         facts.update(_analysis_facts(analysis))
     facts.update(plugin_facts(facts))
     return facts
+
+
+_DISBURSED_BEFORE = (select(func.count()).select_from(LoanApplication)
+                     .where(LoanApplication.customer_id == bindparam("customer_id"),
+                            LoanApplication.id != bindparam("application_id"),
+                            LoanApplication.state == State.DISBURSED.value))
 
 
 def plugin_facts(facts: Mapping[str, Any]) -> dict[str, Any]:

@@ -206,7 +206,17 @@ def terms_of(session: Session, product_id: int) -> ProductTerms:
         raise NotFound(f"no product version {product_id}")
     if not product.terms:
         raise ProductError(f"product {product.code} v{product.version} has no terms (made before terms existed)")
-    return parse_terms(product.terms)
+    # Parsed once per session and terms document: intake checks the terms, then the decision reads them again.
+    parsed = session.info.setdefault(_PARSED_TERMS, {})
+    document, terms = parsed.get(product_id, (None, None))
+    if document is not product.terms:
+        terms = parse_terms(product.terms)
+        parsed[product_id] = (product.terms, terms)
+    return terms
+
+
+#: Key in ``Session.info``: product id -> (the terms document parsed, its ProductTerms).
+_PARSED_TERMS = "creditfactory.products.parsed_terms"
 
 
 def diff_against_template(session: Session, code: str, version: int | None = None) -> dict[str, Any]:
