@@ -70,11 +70,19 @@ def test_intake_with_admission_serves_a_tenant_on_another_cluster(east, tenant_f
     from test_origination import intake, records, world
 
     tenant = tenant_factory(cluster="east")
-    officer = principal(make_user("loan_officer", tenant), tenant, "loan_officer")
-    colleague = principal(make_user("loan_officer", tenant), tenant, "loan_officer")
-    customer_id, product_id = world(tenant)
-    application_id = intake(tenant, officer, customer_id, product_id, officer_id=colleague.user_id)
-    admission = records(tenant, application_id)["admission"]
-    assert admission.outcome == "pass" and admission.standard_version_id is not None
-    with pytest.raises(ApplicationError, match="no loan officer of this bank"):
-        intake(tenant, officer, customer_id, product_id, officer_id=officer.user_id + 10_000)
+    try:
+        officer = principal(make_user("loan_officer", tenant), tenant, "loan_officer")
+        colleague = principal(make_user("loan_officer", tenant), tenant, "loan_officer")
+        customer_id, product_id = world(tenant)
+        application_id = intake(tenant, officer, customer_id, product_id, officer_id=colleague.user_id)
+        admission = records(tenant, application_id)["admission"]
+        assert admission.outcome == "pass" and admission.standard_version_id is not None
+        with pytest.raises(ApplicationError, match="no loan officer of this bank"):
+            intake(tenant, officer, customer_id, product_id, officer_id=officer.user_id + 10_000)
+    finally:  # the registry must not keep a tenant on a cluster that goes away with this test
+        _remove(tenant)
+
+
+def _remove(tenant):
+    services.offboard(tenant.slug)
+    services.finalize_offboarding(now=services.dt.datetime.max.replace(tzinfo=services.dt.timezone.utc))

@@ -62,13 +62,20 @@ def shared_reader() -> Session:
                    expire_on_commit=False)
 
 
+def reaches_shared(session: Session) -> bool:
+    """Whether ``session`` is a tenant session whose connection also reaches ``cf_shared`` (its tenant lives on
+    the default cluster, where the head-office schema is)."""
+    tenant = session.info.get("tenant")
+    return tenant is not None and tenant.cluster == "default"
+
+
 @contextmanager
-def shared_reads(session: TenantSession) -> Iterator[Session]:
+def shared_reads(session: Session) -> Iterator[Session]:
     """Where work in a tenant ``session`` reads ``cf_shared``: over ``session`` itself when its tenant lives on the
     default cluster (the head-office tables are schema-qualified, so one connection serves both and a request needs
     no second one), else through a :func:`shared_reader` (the head-office schema lives on the default cluster only).
     """
-    if session.tenant.cluster == "default":
+    if reaches_shared(session):
         yield session
         return
     with shared_reader() as shared:

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, defer
 
 from .. import audit
 from ..audit import CurrentActor
+from ..db.session import reaches_shared
 from ..errors import Conflict, DomainError, NotFound
 from ..identity import changes
 from ..identity.authorization import authorize
@@ -343,10 +344,11 @@ def effective_rule_set(session: Session, stage: Stage, on: dt.date, shared: Sess
 
     Runs on every decision, so it reads only which versions are in force (their rule content, large, is loaded on
     a cache miss alone), both in one statement over the tenant session where the head-office table is reachable
-    from it (see :func:`creditfactory.db.shared_reads`), else the standard through ``shared`` or a reader.
+    from it (:func:`creditfactory.db.session.reaches_shared`), else the standard through ``shared`` or its own
+    session.
     """
     values = {"stage": stage.value, "on": on}
-    if shared is None and session.info.get("tenant") is not None and session.info["tenant"].cluster == "default":
+    if shared is None and reaches_shared(session):
         row = session.execute(_VERSIONS_IN_FORCE, values).one_or_none()
         return _compiled(stage, on, *(row if row is not None else (None, None)))
     with _shared(shared) as source:  # still open while a cache miss loads the standard's content
