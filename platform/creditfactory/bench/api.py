@@ -294,13 +294,15 @@ def run(ctx: BenchContext) -> dict[str, Any]:
                **latency_summary(everything)}
     problems = []
     intake = flows.get("intake", {"requests": 0})
-    if intake["requests"] and rate and flows_run == ("intake",):
+    # The target is set for intake alone under 32 users; other mixes and smaller runs are reported, not judged.
+    judged = intake["requests"] and flows_run == ("intake",) and users >= 32
+    if judged and rate:
         # The target's test: 200 intakes per second offered by the users; met when the server keeps up with them
         # (2 % slack for the run's start and end) and answers 95 % within 100 ms.
         if intake["rps"] < 0.98 * min(rate, TARGET_RPS) or rate < TARGET_RPS or intake["p95_ms"] > TARGET_P95_MS:
             problems.append(f"intake {intake['rps']} req/s offered {rate:g}/s at p95 {intake['p95_ms']} ms "
                             f"(target ≥ {TARGET_RPS} req/s at p95 ≤ {TARGET_P95_MS} ms)")
-    elif intake["requests"] and intake["rps"] < TARGET_RPS:
+    elif judged and intake["rps"] < TARGET_RPS:
         # Back to back, the users' latency is users / throughput (Little's law), so only throughput is judged.
         problems.append(f"intake {intake['rps']} req/s back to back (target ≥ {TARGET_RPS} req/s)")
     if total_errors:

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any, Iterator
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.orm import Session, defer
 
 from .. import audit
@@ -443,7 +443,9 @@ def evaluate_stage(session: Session, stage: Stage | str, facts: dict[str, Any], 
     on = on or facts.get("application.date") or dt.date.today()
     compiled, standard, overlay, _ = effective_rule_set(session, stage, on, shared)
     decision = compiled.evaluate(facts, explain=explain)
-    record = DecisionRecord(
+    # Written with a plain insert, not through the unit of work: nothing here needs the record as an object, and
+    # every decision pays for it.
+    record_id = session.execute(_INSERT_RECORD, dict(
         application_id=application_id, stage=stage.value, outcome=decision.outcome.value,
         reason_codes=decision.reason_codes,
         fired=[{k: (_jsonable_dict(v) if isinstance(v, dict) else v) for k, v in f.as_dict().items()}
@@ -452,13 +454,14 @@ def evaluate_stage(session: Session, stage: Stage | str, facts: dict[str, Any], 
         standard_version_id=standard.id, standard_hash=standard.content_hash,
         overlay_version_id=overlay.id if overlay else None,
         overlay_hash=overlay.content_hash if overlay else overlay_hash(None), effective_hash=compiled.hash,
-        elapsed_ms=decision.elapsed_ms)
-    session.add(record)
-    session.flush()
-    decision.record_id = record.id  # type: ignore[attr-defined]
+        elapsed_ms=decision.elapsed_ms)).scalar_one()
+    decision.record_id = record_id  # type: ignore[attr-defined]
     # Champion/challenger: the challenger's outcome is stored beside this one and changes nothing here.
-    record_shadow(session, stage.value, standard, facts, record, CACHE)
+    record_shadow(session, stage.value, standard, facts, record_id, application_id, CACHE)
     return decision
+
+
+_INSERT_RECORD = insert(DecisionRecord.__table__).returning(DecisionRecord.__table__.c.id)
 
 
 def _jsonable_dict(values: dict[str, Any]) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from .models import DecisionChallenger, DecisionRecord, RuleSetOverlayVersion, ShadowDecision
+from .models import DecisionChallenger, RuleSetOverlayVersion, ShadowDecision
 
 log = logging.getLogger(__name__)
 
@@ -69,16 +69,16 @@ def forget(session: Session) -> None:
             _cache.pop(key, None)
 
 
-def record_shadow(session: Session, stage: str, standard, facts: dict[str, Any], record: DecisionRecord,
-                  cache) -> ShadowDecision | None:
+def record_shadow(session: Session, stage: str, standard, facts: dict[str, Any], record_id: int,
+                  application_id: int | None, cache) -> ShadowDecision | None:
     """Evaluate the stage's challenger (if any, and if this application is in its share) on the same facts and the
-    same head-office standard as the champion, and store what it decided. Never raises: the live decision stands
-    whatever happens to the challenger."""
+    same head-office standard as the champion (decision ``record_id``), and store what it decided. Never raises:
+    the live decision stands whatever happens to the challenger."""
     entry = challengers(session).get(stage)
-    if entry is None or record.application_id is None:
+    if entry is None or application_id is None:
         return None
     version_id, share = entry
-    if not in_share(record.application_id, share):
+    if not in_share(application_id, share):
         return None
     try:
         version = session.get(RuleSetOverlayVersion, version_id)
@@ -87,9 +87,9 @@ def record_shadow(session: Session, stage: str, standard, facts: dict[str, Any],
         compiled, _ = cache.get(standard, version)
         decision = compiled.evaluate(facts, explain=False, check=False)
     except Exception:  # noqa: BLE001 - a broken challenger must never break a live decision
-        log.exception("challenger %s failed on decision %s", version_id, record.id)
+        log.exception("challenger %s failed on decision %s", version_id, record_id)
         return None
-    shadow = ShadowDecision(decision_record_id=record.id, application_id=record.application_id, stage=stage,
+    shadow = ShadowDecision(decision_record_id=record_id, application_id=application_id, stage=stage,
                             version_id=version_id, outcome=decision.outcome.value,
                             reason_codes=list(decision.reason_codes), effective_hash=compiled.hash,
                             elapsed_ms=decision.elapsed_ms)

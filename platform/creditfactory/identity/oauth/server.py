@@ -13,7 +13,8 @@ from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from flask import Blueprint, Flask, render_template, request
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy.orm import joinedload
 from werkzeug.wrappers import Response
 
 from ... import settings as settings_module
@@ -105,9 +106,15 @@ def refresh_token_lifetime() -> int:
 
 
 def find_token(token_string: str) -> OAuthToken | None:
-    """The token whose hash matches ``token_string``, with its client and tenant loaded."""
+    """The token whose hash matches ``token_string``, with its client, user and tenant's slug loaded."""
     with shared_reader() as session:
-        return session.scalar(select(OAuthToken).where(OAuthToken.access_token_hash == hashing.digest(token_string)))
+        return session.scalar(_TOKEN_BY_HASH, {"digest": hashing.digest(token_string)})
+
+
+# Read on every API request: of the tenant only the slug (a tenant row is wide), and not the client's own tenant.
+_TOKEN_BY_HASH = (select(OAuthToken).where(OAuthToken.access_token_hash == bindparam("digest"))
+                  .options(joinedload(OAuthToken.tenant).load_only(Tenant.slug),
+                           joinedload(OAuthToken.client).lazyload(OAuthClient.tenant)))
 
 
 def _generate_token(client: OAuthClient, grant_type: str, user: Any = None, scope: str | None = None) -> str:
