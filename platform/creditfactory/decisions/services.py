@@ -120,11 +120,7 @@ def sync_standard(shared: Session, effective_from: dt.date, directory: pathlib.P
 
 
 def standard_in_force(shared: Session, stage: Stage, on: dt.date) -> StandardRuleSetVersion:
-    version = shared.scalar(
-        select(StandardRuleSetVersion)
-        .where(StandardRuleSetVersion.stage == stage.value, StandardRuleSetVersion.status == "published",
-               StandardRuleSetVersion.effective_from <= on)
-        .order_by(StandardRuleSetVersion.effective_from.desc(), StandardRuleSetVersion.version.desc()).limit(1))
+    version = shared.scalar(_STANDARD_IN_FORCE_WITH_CONTENT, {"stage": stage.value, "on": on})
     if version is None:
         raise RuleSetError(f"no published standard {stage.value} rule set is in force on {on}")
     return version
@@ -287,11 +283,7 @@ changes.register_change_kind(changes.ChangeKind(PUBLISH_OVERLAY, Permission.RULE
 
 
 def overlay_in_force(session: Session, code: str, on: dt.date) -> RuleSetOverlayVersion | None:
-    return session.scalar(
-        select(RuleSetOverlayVersion)
-        .where(RuleSetOverlayVersion.code == code, RuleSetOverlayVersion.status == "published",
-               RuleSetOverlayVersion.effective_from <= on)
-        .order_by(RuleSetOverlayVersion.effective_from.desc(), RuleSetOverlayVersion.version.desc()).limit(1))
+    return session.scalar(_OVERLAY_IN_FORCE_WITH_CONTENT, {"code": code, "on": on})
 
 
 # --- the effective rule set, cached per pair of versions -----------------------------------------------
@@ -365,16 +357,21 @@ def _compiled(stage: Stage, on: dt.date, standard: StandardRuleSetVersion | None
     return compiled, standard, overlay, base
 
 
-def _in_force(model, which):
-    """The newest published version of ``model`` matching ``which`` in force on ``:on``, without its content."""
-    return (select(model).where(which, model.status == "published", model.effective_from <= bindparam("on"))
-            .order_by(model.effective_from.desc(), model.version.desc()).limit(1)
-            .options(defer(model.content)))
+def _in_force(model, which, *, content: bool = False):
+    """The newest published version of ``model`` matching ``which`` in force on ``:on``; its (large) rule
+    content only with ``content``."""
+    query = (select(model).where(which, model.status == "published", model.effective_from <= bindparam("on"))
+             .order_by(model.effective_from.desc(), model.version.desc()).limit(1))
+    return query if content else query.options(defer(model.content))
 
 
 # Built once: a statement object reused keeps its cache key, which SQLAlchemy would otherwise compute per call.
 _STANDARD_IN_FORCE = _in_force(StandardRuleSetVersion, StandardRuleSetVersion.stage == bindparam("stage"))
 _OVERLAY_IN_FORCE = _in_force(RuleSetOverlayVersion, RuleSetOverlayVersion.code == bindparam("code"))
+_STANDARD_IN_FORCE_WITH_CONTENT = _in_force(StandardRuleSetVersion,
+                                            StandardRuleSetVersion.stage == bindparam("stage"), content=True)
+_OVERLAY_IN_FORCE_WITH_CONTENT = _in_force(RuleSetOverlayVersion, RuleSetOverlayVersion.code == bindparam("code"),
+                                           content=True)
 _overlay_id = (select(RuleSetOverlayVersion.id)
                .where(RuleSetOverlayVersion.code == StandardRuleSetVersion.code,
                       RuleSetOverlayVersion.status == "published",
