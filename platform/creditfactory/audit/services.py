@@ -1,7 +1,7 @@
 """Appending to an audit log inside the caller's transaction, so the entry stands or falls with the change.
 
 ``record`` only queues the entry on the session; the entries are chained and written just before the session
-commits (one locking read of the log's head, one insert, one head update per transaction, however many entries). Why: the
+commits (one locking read of the log's head and one statement that inserts them and moves the head, however many). Why: the
 chain makes appends to one log take turns, and taking that turn at the first ``record`` held every other writer
 of the bank back for the rest of the transaction (an intake's whole admission decision); taken at commit, the
 turn lasts a few statements. An entry queued inside a savepoint that rolls back is dropped with it.
@@ -9,11 +9,14 @@ turn lasts a few statements. An entry queued inside a savepoint that rolls back 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
 from flask import has_request_context, request
-from sqlalchemy import event, func, insert, select, text, update
+from sqlalchemy import Executable, Table, bindparam, column, event, func, insert, literal_column, select, text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction
 
 from ..web.request_id import current_request_id
@@ -62,12 +65,11 @@ def flush_audit(session: Session) -> None:
     if not pending:
         return
     log = log_of(session)
-    head_table, entries = log.head.__table__, log.entries.__table__
+    in_turn, append = _statements(log.entries.__table__, log.head.__table__)
     # Locking the head row makes appends to one log take turns until commit or rollback, so seq is gap-free and
     # each entry chains to the one committed before it; other logs are not held up. Read committed hands the
     # waiting writer the head as the previous writer committed it. A log without a head yet (its first entry)
     # has no row to lock: its writers take turns on the log's advisory lock, then read again.
-    in_turn = select(head_table.c.seq, head_table.c.hash, func.clock_timestamp()).with_for_update()
     head = session.execute(in_turn).one_or_none()
     if head is None:
         session.execute(_LOCK, {"key": log.lock_key})
@@ -83,23 +85,31 @@ def flush_audit(session: Session) -> None:
         seq += 1
         fields = {"seq": seq, "at": at, "tenant": log.tenant, **item.fields}
         digest = entry_hash(prev_hash, fields)
-        rows.append({**fields, "prev_hash": prev_hash, "hash": digest})
+        rows.append({**fields, "at": plain(at), "prev_hash": prev_hash, "hash": digest})
         prev_hash = digest
-    moved = {"seq": seq, "hash": prev_hash, "at": at}
-    if head is None:
-        session.execute(insert(entries), rows)
-        session.execute(insert(head_table).values(id=1, **moved))
-    elif len(rows) <= _ONE_STATEMENT_ROWS:
-        # Entries and the head's move in one statement (the insert as a CTE): one round trip less per commit.
-        session.execute(update(head_table).values(**moved).add_cte(insert(entries).values(rows).cte("entries")))
-    else:
-        session.execute(insert(entries), rows)
-        session.execute(update(head_table).values(**moved))
+    session.execute(append, {"entries": rows, "head_seq": seq, "head_hash": prev_hash, "head_at": at})
 
 
-#: Above this many entries in one commit (a batch job), they go as an executemany insert: a multi-row VALUES list
-#: has a bind parameter per field and PostgreSQL takes at most 65,535.
-_ONE_STATEMENT_ROWS = 200
+@functools.cache
+def _statements(entries: Table, head: Table) -> tuple[Executable, Executable]:
+    """A log's two statements, built once: the locking read of its head, and the append.
+
+    The append writes the entries (a JSON array, one bind parameter) and moves the head in one statement whose
+    text does not change with the number of entries, so SQLAlchemy compiles it once and PostgreSQL plans it once
+    (a multi-row VALUES list would be compiled afresh on every commit). The head row is inserted with the log's
+    first entry and updated ever after.
+    """
+    in_turn = select(head.c.seq, head.c.hash, func.clock_timestamp()).with_for_update()
+    names = [c.name for c in entries.columns]
+    source = func.jsonb_to_recordset(bindparam("entries", type_=JSONB)).table_valued(
+        *(column(c.name, c.type) for c in entries.columns)).render_derived(with_types=True)
+    # jsonb_to_recordset turns JSON null into SQL NULL; the JSONB columns keep JSON null, as the ORM stores None.
+    values = [func.coalesce(source.c[name], literal_column("'null'::jsonb", JSONB))
+              if isinstance(entries.c[name].type, JSONB) else source.c[name] for name in names]
+    written = insert(entries).from_select(names, select(*values)).cte("entries")
+    moved = {"seq": bindparam("head_seq"), "hash": bindparam("head_hash"), "at": bindparam("head_at")}
+    append = pg_insert(head).values(id=1, **moved).on_conflict_do_update(index_elements=[head.c.id], set_=moved)
+    return in_turn, append.add_cte(written)
 
 
 @event.listens_for(Session, "before_commit")
