@@ -14,12 +14,13 @@ from typing import Any
 from uuid import uuid4
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, bindparam, func, or_, select, text
+from sqlalchemy import (Executable, Integer, Sequence, String, Text, and_, bindparam, cast, func, literal, or_, select,
+                        text)
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 from ...audit import record
-from ...db import CurrentTenant, shared_reads, shared_session
+from ...db import TENANT_SCHEMA_PLACEHOLDER, CurrentTenant, shared_reads, shared_session
 from ...errors import Conflict, DomainError, NotFound
 from ...identity.authorization import authorize
 from ...identity.duties import check_separation
@@ -231,17 +232,14 @@ def create_application(session: Session, data: dict[str, Any], *, idempotency_ke
     loaded: dict[str, Any] = {}
     values = validate_intake(session, data, loaded=loaded)
     initial = State.LEAD if values.pop("lead") else State.APPLIED
-    application = LoanApplication(reference=uuid4().hex, state=initial.value, assignee_id=values["officer_id"],
-                                  **values)
-    session.add(application)
-    session.flush()  # the id and created_at come back with the insert (eager_defaults)
-    local = application.created_at.astimezone(ZoneInfo(CurrentTenant.get().timezone))
-    application.reference = f"LA{local:%Y%m%d}{application.id:06d}"
     principal = CurrentPrincipal.get()
-    session.add(ApplicationStateHistory(application_id=application.id, from_state=None, to_state=initial.value,
-                                        event="intake", actor_id=principal.user_id, actor=principal.username,
-                                        reason=f"channel {application.channel}"))
-    session.flush()
+    row = session.execute(_REGISTER, {
+        **values, "state": initial.value, "assignee_id": values["officer_id"], "timezone": CurrentTenant.get().timezone,
+        "actor_id": principal.user_id, "actor": principal.username, "reason": f"channel {values['channel']}"}).one()
+    # The row as inserted becomes the session's object without reading it back.
+    application = LoanApplication(**row._mapping)
+    make_transient_to_detached(application)
+    session.add(application)
     record(session, "application.create", object_type="loan_application", object_id=application.id,
            after={"reference": application.reference, "channel": application.channel,
                   "amount": application.amount, "term_months": application.term_months,
@@ -254,6 +252,35 @@ def create_application(session: Session, data: dict[str, Any], *, idempotency_ke
         # Just registered: no investigation analysis can exist yet, so the facts need not look for one.
         run_admission(session, application, customer=loaded["customer"], product=loaded["product"], analysis={})
     return application, None
+
+
+def _register_statement() -> Executable:
+    """Insert an application with its reference and its first history row, in one statement.
+
+    The reference (``LA`` + the bank's local date + the id, zero-padded to six digits) needs the id, so the id is
+    drawn from the table's sequence first; the insert returns every column for the session's object.
+    """
+    table, history = LoanApplication.__table__, ApplicationStateHistory.__table__
+    new = select(_APPLICATION_IDS.next_value().label("id")).cte("new")
+    number = cast(new.c.id, Text)
+    reference = (literal("LA") + func.to_char(func.timezone(bindparam("timezone"), func.now()), "YYYYMMDD")
+                 + func.lpad(number, func.greatest(6, func.length(number)), "0"))
+    given = ("customer_id", "product_id", "amount", "term_months", "channel", "state", "officer_id", "assignee_id",
+             "purpose", "repayment_method", "sector", "bureau_consent_id")
+    inserted = insert(table).from_select(
+        ["id", "reference", *given],
+        select(new.c.id, reference, *(bindparam(name, type_=table.c[name].type) for name in given))).returning(*table.c).cte("inserted")
+    first_state = insert(history).from_select(
+        ["application_id", "to_state", "event", "actor_id", "actor", "reason"],
+        select(inserted.c.id, inserted.c.state, literal("intake"), bindparam("actor_id", type_=Integer),
+               bindparam("actor", type_=String), bindparam("reason", type_=Text))
+    ).cte("first_state")
+    return select(inserted).add_cte(first_state)
+
+
+#: The applications' id sequence (the serial column's own) in the session's tenant schema.
+_APPLICATION_IDS = Sequence("loan_application_id_seq", schema=TENANT_SCHEMA_PLACEHOLDER)
+_REGISTER = _register_statement()
 
 
 def remember_response(session: Session, idempotency_key: str, application: LoanApplication,
