@@ -217,9 +217,8 @@ def create_application(session: Session, data: dict[str, Any], *, idempotency_ke
                 pass
         digest = _request_hash(normalised)
         owner = caller_identity()
-        claimed = session.execute(
-            insert(ApplicationIdempotencyKey).values(owner=owner, key=idempotency_key, request_hash=digest)
-            .on_conflict_do_nothing().returning(ApplicationIdempotencyKey.key)).scalar()
+        claimed = session.execute(_CLAIM_KEY, {"owner": owner, "key": idempotency_key, "request_hash": digest}
+                                  ).scalar()
         if claimed is None:
             first = session.execute(select(ApplicationIdempotencyKey).where(
                 ApplicationIdempotencyKey.owner == owner, ApplicationIdempotencyKey.key == idempotency_key)
@@ -287,10 +286,13 @@ def remember_response(session: Session, idempotency_key: str, application: LoanA
                       response: dict[str, Any]) -> None:
     """Store the application made under ``idempotency_key`` and the first response, to replay to retries (same
     transaction as the create)."""
-    session.execute(ApplicationIdempotencyKey.__table__.update()
-                    .where(ApplicationIdempotencyKey.owner == caller_identity(),
-                           ApplicationIdempotencyKey.key == idempotency_key.strip())
-                    .values(application_id=application.id, response=response))
+    session.execute(_REMEMBER, {"key_owner": caller_identity(), "key_text": idempotency_key.strip(),
+                                "application_id": application.id, "response": response})
+
+
+_KEYS = ApplicationIdempotencyKey.__table__
+_CLAIM_KEY = insert(_KEYS).on_conflict_do_nothing().returning(_KEYS.c.key)
+_REMEMBER = _KEYS.update().where(_KEYS.c.owner == bindparam("key_owner"), _KEYS.c.key == bindparam("key_text"))
 
 
 # --- reading --------------------------------------------------------------------------------------------------------
