@@ -150,8 +150,12 @@ class Blueprint(flask_smorest.Blueprint):
             raise ValueError("a public operation needs the reason it is public")
         return self._declare_access({"public": reason}, lambda view: view)
 
-    def arguments(self, *args: Any, **kwargs: Any) -> Callable[[_F], _F]:
-        return self._below_access(super().arguments(*args, **kwargs))
+    def arguments(self, schema: Any, *args: Any, **kwargs: Any) -> Callable[[_F], _F]:
+        # One instance per operation: given a class, webargs would build the schema (a deep copy of every
+        # field) on each request.
+        if isinstance(schema, type):
+            schema = schema()
+        return self._below_access(super().arguments(schema, *args, **kwargs))
 
     def paginate(self, *args: Any, **kwargs: Any) -> Callable[[_F], _F]:
         return self._below_access(super().paginate(*args, **kwargs))

@@ -23,6 +23,8 @@ authority_blp = Blueprint("approval_authority", __name__, url_prefix="/approval-
                           description="The approval authority matrix, changed through maker-checker.")
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+#: Built once: a schema's construction copies every field.
+_APPLICATION = schemas.ApplicationSchema()
 
 
 def _json(body: Any, status: int = 200) -> flask.Response:
@@ -62,7 +64,7 @@ class ApplicationsViews(MethodView):
             application, replay = services.create_application(session, data, idempotency_key=key)
             if replay is not None:
                 return _json(replay, 201)
-            body = schemas.ApplicationSchema().dump(application)
+            body = _APPLICATION.dump(application)
             services.remember_response(session, key, application, body)
         return _json(body, 201)
 
