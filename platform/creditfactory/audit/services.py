@@ -121,9 +121,11 @@ def _write_pending(session: Session) -> None:
 @event.listens_for(Session, "do_orm_execute")
 def _read_your_own_entries(state: ORMExecuteState) -> None:
     # A transaction that reads its log (a check, a test) sees the entries it has queued, as if written at once.
-    if state.session.info.get(_PENDING) and state.is_select and any(
-            issubclass(mapper.class_, AuditEntryColumns) for mapper in state.all_mappers):
-        flush_audit(state.session)
+    # The statement's primary entity decides (all_mappers would describe every column of every ORM read).
+    if state.session.info.get(_PENDING) and state.is_select:
+        mapper = state.bind_mapper
+        if mapper is not None and issubclass(mapper.class_, AuditEntryColumns):
+            flush_audit(state.session)
 
 
 @event.listens_for(Session, "after_soft_rollback")

@@ -10,6 +10,7 @@ from sqlalchemy.engine import make_url
 from .. import settings as settings_module
 
 _engines: dict[str, Engine] = {}
+_autocommit: dict[str, Engine] = {}
 _lock = threading.Lock()
 
 
@@ -53,9 +54,19 @@ def engine_for(cluster: str = "default") -> Engine:
         return _engines[cluster]
 
 
+def autocommit_engine(cluster: str = "default") -> Engine:
+    """``engine_for(cluster)`` in autocommit mode, on the same pool (built once: deriving it costs a request a
+    copy of the engine's event dispatch)."""
+    engine = _autocommit.get(cluster)
+    if engine is None:
+        engine = _autocommit[cluster] = engine_for(cluster).execution_options(isolation_level="AUTOCOMMIT")
+    return engine
+
+
 def dispose_engines() -> None:
     """Close every pool (settings changed, or a forked child must not share its parent's sockets)."""
     with _lock:
         for engine in _engines.values():
             engine.dispose()
         _engines.clear()
+        _autocommit.clear()

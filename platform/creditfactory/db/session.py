@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from .base import TENANT_SCHEMA_PLACEHOLDER
 from .context import CurrentTenant, NoTenantBound, SystemContext, TenantRef
-from .engines import engine_for
+from .engines import autocommit_engine, engine_for
 
 
 class TenantSession(Session):
@@ -58,8 +58,7 @@ def shared_reader() -> Session:
     every statement it has prepared on the pooled connection. Never write through it: each statement would
     commit on its own.
     """
-    return Session(bind=engine_for("default").execution_options(isolation_level="AUTOCOMMIT"),
-                   expire_on_commit=False)
+    return Session(bind=autocommit_engine(), expire_on_commit=False)
 
 
 def reaches_shared(session: Session) -> bool:
