@@ -15,7 +15,7 @@ from uuid import uuid4
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (Executable, Integer, Sequence, String, Text, and_, bindparam, cast, func, literal, or_, select,
-                        text)
+                        text, true)
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session, make_transient_to_detached
 
@@ -108,10 +108,9 @@ def validate_intake(session: Session, data: dict[str, Any], *, loaded: dict[str,
     if not isinstance(term, int) or isinstance(term, bool) or not 1 <= term <= 360:
         problems.append("term_months must be a whole number of months from 1 to 360")
     out["term_months"] = term
-    customer = session.get(Customer, data.get("customer_id")) if isinstance(data.get("customer_id"), int) else None
+    customer, product = _customer_and_product(session, data.get("customer_id"), data.get("product_id"))
     if customer is None:
         problems.append(f"no customer {data.get('customer_id')!r} in this bank")
-    product = session.get(Product, data.get("product_id")) if isinstance(data.get("product_id"), int) else None
     if product is None:
         problems.append(f"no product {data.get('product_id')!r} in this bank")
     out["customer_id"], out["product_id"] = data.get("customer_id"), data.get("product_id")
@@ -156,6 +155,23 @@ def validate_intake(session: Session, data: dict[str, Any], *, loaded: dict[str,
     if loaded is not None:
         loaded.update(customer=customer, product=product)
     return out
+
+
+def _customer_and_product(session: Session, customer_id: Any, product_id: Any
+                          ) -> tuple[Customer | None, Product | None]:
+    """The customer and product an application names, read in one statement (each on its own when one is missing,
+    to say which)."""
+    if isinstance(customer_id, int) and isinstance(product_id, int):
+        row = session.execute(_CUSTOMER_AND_PRODUCT, {"customer_id": customer_id, "product_id": product_id}).first()
+        if row is not None:
+            return row[0], row[1]
+    return (session.get(Customer, customer_id) if isinstance(customer_id, int) else None,
+            session.get(Product, product_id) if isinstance(product_id, int) else None)
+
+
+# Two rows by key, side by side: the join condition is the keys' own.
+_CUSTOMER_AND_PRODUCT = (select(Customer, Product).join_from(Customer, Product, true())
+                         .where(Customer.id == bindparam("customer_id"), Product.id == bindparam("product_id")))
 
 
 def _works_here(session: Session, user_id: Any, permission: P) -> bool:

@@ -30,7 +30,7 @@ def _registry_date(session: Session) -> dt.date:
 
 def business_date(session: Session, *, lock: bool = False) -> dt.date:
     """Today's business date for this tenant (``lock``: hold the COB row until commit, serialising COB steps)."""
-    query = _BUSINESS_DATE_LOCKED if lock else _BUSINESS_DATE
+    query = _BUSINESS_DATE_LOCKED if lock else BUSINESS_DATE
     found = session.execute(query).scalar()
     if found is None:
         session.execute(pg_insert(CobState).values(id=1, business_date=_registry_date(session))
@@ -39,9 +39,11 @@ def business_date(session: Session, *, lock: bool = False) -> dt.date:
     return found
 
 
-# Built once: read on every decision and posting, and a reused statement keeps its SQLAlchemy cache key.
-_BUSINESS_DATE = select(CobState.business_date).where(CobState.id == 1)
-_BUSINESS_DATE_LOCKED = _BUSINESS_DATE.with_for_update()
+#: The business date as a query, for reading it within a larger statement; it finds nothing (NULL) until the
+#: first ``business_date()`` seeds the row. Built once: read on every decision and posting, and a reused statement
+#: keeps its SQLAlchemy cache key.
+BUSINESS_DATE = select(CobState.business_date).where(CobState.id == 1)
+_BUSINESS_DATE_LOCKED = BUSINESS_DATE.with_for_update()
 
 
 def set_business_date(session: Session, day: dt.date) -> None:

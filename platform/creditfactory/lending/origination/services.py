@@ -23,6 +23,8 @@ from ...decisions.models import DecisionRecord
 from ...decisions.services import evaluate_stage
 from ..applications.models import LoanApplication
 from ..applications.states import Event, State, transition
+from ..cob.dates import BUSINESS_DATE
+from ..cob.dates import business_date as bank_date
 from ..customers.models import Customer
 from ..investigation.analysis import AnalysisParameters, CheckType
 from ..investigation.models import InvestigationAnalysis, InvestigationWorksheet
@@ -46,7 +48,6 @@ DECIDED_OUTCOMES = {State.APPROVED.value: "approved", State.APPROVED_WITH_CONDIT
 
 
 def business_date(session: Session) -> dt.date:
-    from ..cob.dates import business_date as bank_date
     return bank_date(session)
 
 
@@ -249,9 +250,11 @@ def build_facts(session: Session, application: LoanApplication, *, analysis: Map
     them as missing, which fires no rule that needs them. A caller that has the customer and product at hand
     passes them (``analysis={}`` when the case cannot have one yet).
     """
-    on = business_date(session)
     customer = customer or session.get(Customer, application.customer_id)
     product = product or session.get(Product, application.product_id)
+    on, earlier = session.execute(_DATE_AND_HISTORY, {"customer_id": customer.id,
+                                                      "application_id": application.id}).one()
+    on = on or business_date(session)  # a bank's first decision seeds its business date
     facts: dict[str, Any] = {
         "application.amount": Decimal(application.amount), "application.term_months": application.term_months,
         "application.date": on, "application.is_renewal": False,
@@ -270,7 +273,6 @@ def build_facts(session: Session, application: LoanApplication, *, analysis: Map
         facts["applicant.marital_status"] = customer.marital_status
     if customer.years_in_business is not None:
         facts["business.years_in_business"] = customer.years_in_business
-    earlier = session.scalar(_DISBURSED_BEFORE, {"customer_id": customer.id, "application_id": application.id})
     facts["history.is_existing_customer"] = bool(earlier)
     if analysis is None:
         analysis = latest_analysis(session, application.id)
@@ -280,10 +282,12 @@ def build_facts(session: Session, application: LoanApplication, *, analysis: Map
     return facts
 
 
-_DISBURSED_BEFORE = (select(func.count()).select_from(LoanApplication)
-                     .where(LoanApplication.customer_id == bindparam("customer_id"),
-                            LoanApplication.id != bindparam("application_id"),
-                            LoanApplication.state == State.DISBURSED.value))
+# The business date and whether the customer had a loan disbursed before, in one round trip.
+_DATE_AND_HISTORY = select(
+    BUSINESS_DATE.scalar_subquery(),
+    select(func.count()).select_from(LoanApplication)
+    .where(LoanApplication.customer_id == bindparam("customer_id"), LoanApplication.id != bindparam("application_id"),
+           LoanApplication.state == State.DISBURSED.value).scalar_subquery())
 
 
 def plugin_facts(facts: Mapping[str, Any]) -> dict[str, Any]:
