@@ -5,7 +5,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Iterator, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -80,7 +80,15 @@ class CurrentPrincipal:
             _current.reset(token)
 
 
-def load_principal(shared: Session, user: User, context: Context, tenant_slug: str | None = None, *,
+class Person(Protocol):
+    """What ``load_principal`` reads of a user: a ``User`` row, or a bearer token's ``TokenUser``."""
+
+    id: int
+    username: str
+    active: bool
+
+
+def load_principal(shared: Session, user: User | Person, context: Context, tenant_slug: str | None = None, *,
                    tenant_db: Session | None = None) -> Principal:
     """The principal ``user`` is when acting in ``context`` (and for ``tenant_slug``), from their memberships.
 

@@ -13,12 +13,11 @@ from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from flask import Blueprint, Flask, render_template, request
-from sqlalchemy import bindparam, delete, select, update
-from sqlalchemy.orm import joinedload
+from sqlalchemy import delete, select, update
 from werkzeug.wrappers import Response
 
 from ... import settings as settings_module
-from ...db import CurrentTenant, shared_reader, shared_session
+from ...db import CurrentTenant, shared_session
 from ...portal.account import login_required
 from ...portal.i18n import current_language
 from ...tenancy.models import Tenant
@@ -103,18 +102,6 @@ def refresh_token_lifetime() -> int:
     """Seconds a refresh token lives (setting ``oauth_refresh_token_days``). Each rotation issues a new one for the
     full period, so an app in daily use stays signed in while one left unused must send its user to log in again."""
     return settings_module.get().oauth_refresh_token_days * 86400
-
-
-def find_token(token_string: str) -> OAuthToken | None:
-    """The token whose hash matches ``token_string``, with its client, user and tenant's slug loaded."""
-    with shared_reader() as session:
-        return session.scalar(_TOKEN_BY_HASH, {"digest": hashing.digest(token_string)})
-
-
-# Read on every API request: of the tenant only the slug (a tenant row is wide), and not the client's own tenant.
-_TOKEN_BY_HASH = (select(OAuthToken).where(OAuthToken.access_token_hash == bindparam("digest"))
-                  .options(joinedload(OAuthToken.tenant).load_only(Tenant.slug),
-                           joinedload(OAuthToken.client).lazyload(OAuthClient.tenant)))
 
 
 def _generate_token(client: OAuthClient, grant_type: str, user: Any = None, scope: str | None = None) -> str:
