@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import json
 import math
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import psycopg
@@ -17,6 +20,7 @@ from sqlalchemy import ForeignKeyConstraint
 
 from creditfactory import settings as settings_module
 from creditfactory.bench import BENCHES, BenchContext, register
+from creditfactory.bench.api import _Users
 from creditfactory.bench.cli import bench, render_summary
 from creditfactory.bench.common import (
     bench_settings, database_name, latency_summary, percentile, temporary_database,
@@ -218,6 +222,40 @@ def test_api_bench_drives_every_flow_through_gunicorn(base_settings, test_server
     assert all(result["flows"][flow]["requests"] > 0 for flow in ("intake", "loan_read", "repayment"))
     assert result["registered_tenants"] == 21 and result["worker_rss_mb"]
     assert settings_module.get() is base_settings
+
+
+def test_the_load_generator_counts_answers_refusals_and_dropped_connections():
+    # A server that answers 201, then 422, then hangs up without answering, in turn.
+    answers = iter([201, 422, None] * 50)
+    seen = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            seen.append((self.path, self.headers["Authorization"], json.loads(self.rfile.read(
+                int(self.headers["Content-Length"])))["amount"]))
+            status = next(answers)
+            if status is not None:
+                self.send_response(status)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"{}")
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        seed = {"slug": "lg", "customer_ids": [1], "product_id": 1, "officer_id": 1, "loan": "L"}
+        start = time.monotonic()
+        # One user, paced at 20 a second for 0.45 s: nine requests, whatever the server's speed.
+        users = _Users(server.server_address[1], "t0k", ["intake"], seed, [(start, 0.05)], start + 0.45)
+        users.run()
+    finally:
+        server.shutdown()
+    assert len(seen) == 9 and seen[0] == ("/t/lg/api/v1/applications", "Bearer t0k", "50000")
+    assert len(users.results["intake"]) == 3 and all(0 < latency < 5 for latency in users.results["intake"])
+    assert sorted(error[:3] for error in users.errors["intake"]) == ["422"] * 3 + ["no "] * 3
 
 
 def test_api_bench_runs_only_the_flows_asked_for_at_the_rate_asked_for(base_settings, test_server):
