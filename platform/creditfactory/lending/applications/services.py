@@ -11,8 +11,6 @@ import hashlib
 import json
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
-from uuid import uuid4
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import (Executable, Integer, Sequence, String, Text, and_, bindparam, cast, func, literal, or_, select,
                         text, true)
@@ -21,6 +19,7 @@ from sqlalchemy.orm import Session, make_transient_to_detached
 
 from ...audit import record
 from ...db import TENANT_SCHEMA_PLACEHOLDER, CurrentTenant, shared_reads, shared_session
+from ...db.session import reaches_shared
 from ...errors import Conflict, DomainError, NotFound
 from ...identity.authorization import authorize
 from ...identity.duties import check_separation
@@ -108,7 +107,8 @@ def validate_intake(session: Session, data: dict[str, Any], *, loaded: dict[str,
     if not isinstance(term, int) or isinstance(term, bool) or not 1 <= term <= 360:
         problems.append("term_months must be a whole number of months from 1 to 360")
     out["term_months"] = term
-    customer, product = _customer_and_product(session, data.get("customer_id"), data.get("product_id"))
+    customer, product, officer_roles = _intake_rows(session, data.get("customer_id"), data.get("product_id"),
+                                                    data.get("officer_id"))
     if customer is None:
         problems.append(f"no customer {data.get('customer_id')!r} in this bank")
     if product is None:
@@ -146,7 +146,7 @@ def validate_intake(session: Session, data: dict[str, Any], *, loaded: dict[str,
         officer_id = principal.user_id
         if officer_id is None:
             problems.append("officer_id is required when a machine client registers an application")
-    elif not _works_here(session, officer_id, P.APPLICATION_INVESTIGATE):
+    elif not _works_here(session, officer_id, P.APPLICATION_INVESTIGATE, roles=officer_roles):
         problems.append(f"user {officer_id} is no loan officer of this bank")
     out["officer_id"] = officer_id
     out["lead"] = bool(data.get("lead", False))
@@ -157,25 +157,29 @@ def validate_intake(session: Session, data: dict[str, Any], *, loaded: dict[str,
     return out
 
 
-def _customer_and_product(session: Session, customer_id: Any, product_id: Any
-                          ) -> tuple[Customer | None, Product | None]:
-    """The customer and product an application names, read in one statement (each on its own when one is missing,
-    to say which)."""
+def _intake_rows(session: Session, customer_id: Any, product_id: Any, officer_id: Any
+                 ) -> tuple[Customer | None, Product | None, frozenset[str] | None]:
+    """The customer and product an application names and the roles its officer holds in the bank, in one statement
+    where the tenant session reaches the head-office tables (else the roles are None: ``_works_here`` reads them).
+    Each row is read on its own when one is missing, to say which."""
     if isinstance(customer_id, int) and isinstance(product_id, int):
-        row = session.execute(_CUSTOMER_AND_PRODUCT, {"customer_id": customer_id, "product_id": product_id}).first()
-        if row is not None:
-            return row[0], row[1]
+        keys = {"customer_id": customer_id, "product_id": product_id}
+        if isinstance(officer_id, int) and reaches_shared(session):
+            row = session.execute(_CUSTOMER_PRODUCT_ROLES,
+                                  {**keys, "user_id": officer_id, "slug": CurrentTenant.get().slug}).first()
+            if row is not None:
+                return row[0], row[1], frozenset(row[2] or ())
+        else:
+            row = session.execute(_CUSTOMER_AND_PRODUCT, keys).first()
+            if row is not None:
+                return row[0], row[1], None
     return (session.get(Customer, customer_id) if isinstance(customer_id, int) else None,
-            session.get(Product, product_id) if isinstance(product_id, int) else None)
+            session.get(Product, product_id) if isinstance(product_id, int) else None, None)
 
 
-# Two rows by key, side by side: the join condition is the keys' own.
-_CUSTOMER_AND_PRODUCT = (select(Customer, Product).join_from(Customer, Product, true())
-                         .where(Customer.id == bindparam("customer_id"), Product.id == bindparam("product_id")))
-
-
-def _works_here(session: Session, user_id: Any, permission: P) -> bool:
-    """Whether user ``user_id`` holds a standard role in the acting bank that grants ``permission``.
+def _works_here(session: Session, user_id: Any, permission: P, *, roles: frozenset[str] | None = None) -> bool:
+    """Whether user ``user_id`` holds a standard role in the acting bank that grants ``permission``; ``roles``, when
+    given, are the roles already read.
 
     Read over the tenant session's connection where it reaches the head-office tables (``shared_reads``).
     """
@@ -183,8 +187,9 @@ def _works_here(session: Session, user_id: Any, permission: P) -> bool:
 
     if not isinstance(user_id, int):
         return False
-    with shared_reads(session) as shared:
-        roles = set(shared.scalars(_ROLES_HERE, {"user_id": user_id, "slug": CurrentTenant.get().slug}))
+    if roles is None:
+        with shared_reads(session) as shared:
+            roles = frozenset(shared.scalars(_ROLES_HERE, {"user_id": user_id, "slug": CurrentTenant.get().slug}))
     return any(permission in STANDARD_ROLES[r].permissions for r in roles if r in STANDARD_ROLES)
 
 
@@ -192,6 +197,11 @@ _ROLES_HERE = (select(Membership.role).join(Tenant, Tenant.id == Membership.tena
                .join(User, User.id == Membership.user_id)
                .where(Membership.user_id == bindparam("user_id"), Tenant.slug == bindparam("slug"),
                       User.active.is_(True)))
+# Two rows by key, side by side (the join condition is the keys' own), and the officer's roles.
+_CUSTOMER_AND_PRODUCT = (select(Customer, Product).join_from(Customer, Product, true())
+                         .where(Customer.id == bindparam("customer_id"), Product.id == bindparam("product_id")))
+_CUSTOMER_PRODUCT_ROLES = _CUSTOMER_AND_PRODUCT.add_columns(
+    _ROLES_HERE.with_only_columns(func.array_agg(Membership.role)).scalar_subquery())
 
 
 def _request_hash(data: dict[str, Any]) -> str:
