@@ -14,6 +14,8 @@ tenants-as-code files, by the operator's audited system path (:mod:`.declared`).
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from typing import Any, Mapping
 
 from sqlalchemy import event, func, select
@@ -206,17 +208,27 @@ def terms_of(session: Session, product_id: int) -> ProductTerms:
         raise NotFound(f"no product version {product_id}")
     if not product.terms:
         raise ProductError(f"product {product.code} v{product.version} has no terms (made before terms existed)")
-    # Parsed once per session and terms document: intake checks the terms, then the decision reads them again.
-    parsed = session.info.setdefault(_PARSED_TERMS, {})
-    document, terms = parsed.get(product_id, (None, None))
-    if document is not product.terms:
+    # A version never changes once written, so its terms are parsed once per process, not on every intake. The
+    # key names the bank's schema and the row's creation time too: a bank provisioned again under an old slug
+    # starts its ids afresh.
+    tenant = session.info.get("tenant")
+    if tenant is None:  # a session bound by hand (tests): nothing names the schema, so nothing is kept
+        return parse_terms(product.terms)
+    key = (tenant.schema, product.id, product.created_at)
+    terms = _PARSED_TERMS.get(key)
+    if terms is None:
         terms = parse_terms(product.terms)
-        parsed[product_id] = (product.terms, terms)
+        with _PARSED_TERMS_LOCK:
+            _PARSED_TERMS[key] = terms
+            while len(_PARSED_TERMS) > _PARSED_TERMS_SIZE:
+                _PARSED_TERMS.popitem(last=False)
     return terms
 
 
-#: Key in ``Session.info``: product id -> (the terms document parsed, its ProductTerms).
-_PARSED_TERMS = "creditfactory.products.parsed_terms"
+#: (schema, product id, created at) -> the version's parsed terms; the oldest entry goes first when full.
+_PARSED_TERMS: OrderedDict[tuple[str, int, Any], ProductTerms] = OrderedDict()
+_PARSED_TERMS_LOCK = threading.Lock()
+_PARSED_TERMS_SIZE = 4096
 
 
 def diff_against_template(session: Session, code: str, version: int | None = None) -> dict[str, Any]:
