@@ -112,6 +112,27 @@ def test_a_retry_replays_the_first_response_and_another_body_is_refused(tenant_a
                      .where(LoanApplication.customer_id == customer_id)) == 1
 
 
+def test_a_retry_is_replayed_even_where_its_body_would_no_longer_pass(tenant_a, tenant_db, officer):
+    # The key decides before the checks do: the consent behind the first request's bureau query is withdrawn
+    # before the client retries, and the retry still gets the first answer, not a refusal.
+    from creditfactory.lending.customers import services as customers
+
+    db = tenant_db(tenant_a)
+    customer_id, product_id = customer_and_product(db)
+    body = {"customer_id": customer_id, "product_id": product_id, "amount": "5000", "term_months": 6,
+            "channel": "field_app", "bureau_query": True}
+    with acting(officer, tenant_a):
+        consent = customers.grant_consent(db, customer_id, purpose="bureau_query", scope="查询征信报告，用于本次贷款审批",
+                                          consent_type="written", channel="paper_scan", evidence_signature="ESIGN-1",
+                                          granted_at=dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=1))
+        application, _ = services.create_application(db, body, idempotency_key="k-consent")
+        services.remember_response(db, "k-consent", application, {"id": application.id})
+        customers.withdraw_consent(db, customer_id, consent.id, reason="the customer asked")
+        with pytest.raises(services.ApplicationError, match="bureau_query"):
+            services.create_application(db, body, idempotency_key="k-other")
+        assert services.create_application(db, body, idempotency_key="k-consent") == (None, {"id": application.id})
+
+
 def test_concurrent_retries_create_once(tenant_a, officer):
     with tenant_session(tenant_a) as db, db.begin():
         customer_id, product_id = customer_and_product(db)

@@ -227,10 +227,13 @@ def create_application(session: Session, data: dict[str, Any], *, idempotency_ke
     """Register an application from any channel: ``(application, None)``, or ``(None, first_response)`` when the
     ``idempotency_key`` was used before with the same body (a retry).
 
-    The key is claimed with an insert first: a concurrent retry waits on that row until the first request commits,
-    then finds it and replays its response; a key reused with another body is refused.
+    The key is claimed by the statement that inserts the application, which inserts nothing when the key is taken:
+    a concurrent retry waits on the key's row until the first request commits, then finds it and replays its
+    response; a key reused with another body is refused. A retry is replayed even where its body would no longer
+    pass the checks (the customer's consent withdrawn since, say).
     """
     authorize(P.APPLICATION_CREATE)
+    key: dict[str, str] = {}
     if idempotency_key is not None:
         idempotency_key = idempotency_key.strip()
         if not idempotency_key or len(idempotency_key) > 200:
@@ -241,26 +244,23 @@ def create_application(session: Session, data: dict[str, Any], *, idempotency_ke
                 normalised["amount"] = str(Decimal(str(normalised["amount"])).quantize(FEN, ROUND_HALF_UP))
             except (InvalidOperation, ValueError):
                 pass
-        digest = _request_hash(normalised)
-        owner = caller_identity()
-        claimed = session.execute(_CLAIM_KEY, {"owner": owner, "key": idempotency_key, "request_hash": digest}
-                                  ).scalar()
-        if claimed is None:
-            first = session.execute(select(ApplicationIdempotencyKey).where(
-                ApplicationIdempotencyKey.owner == owner, ApplicationIdempotencyKey.key == idempotency_key)
-                .execution_options(populate_existing=True)).scalar_one()
-            if first.request_hash != digest:
-                raise IdempotencyKeyReused(f"Idempotency-Key {idempotency_key!r} was used for another request body")
-            if first.response is None:
-                raise Conflict(f"the request with Idempotency-Key {idempotency_key!r} is still being processed")
-            return None, first.response
+        key = {"key_owner": caller_identity(), "key_text": idempotency_key, "key_hash": _request_hash(normalised)}
     loaded: dict[str, Any] = {}
-    values = validate_intake(session, data, loaded=loaded)
+    try:
+        values = validate_intake(session, data, loaded=loaded)
+    except ApplicationError:
+        first = _first_response(session, key) if key else None
+        if first is None:
+            raise
+        return None, first
     initial = State.LEAD if values.pop("lead") else State.APPLIED
     principal = CurrentPrincipal.get()
-    row = session.execute(_REGISTER, {
-        **values, "state": initial.value, "assignee_id": values["officer_id"], "timezone": CurrentTenant.get().timezone,
-        "actor_id": principal.user_id, "actor": principal.username, "reason": f"channel {values['channel']}"}).one()
+    row = session.execute(_REGISTER_CLAIMING if key else _REGISTER, {
+        **values, **key, "state": initial.value, "assignee_id": values["officer_id"],
+        "timezone": CurrentTenant.get().timezone, "actor_id": principal.user_id, "actor": principal.username,
+        "reason": f"channel {values['channel']}"}).first()
+    if row is None:  # the key was claimed before: a retry
+        return None, _first_response(session, key)
     # The row as inserted becomes the session's object without reading it back.
     application = LoanApplication(**row._mapping)
     make_transient_to_detached(application)
@@ -279,8 +279,23 @@ def create_application(session: Session, data: dict[str, Any], *, idempotency_ke
     return application, None
 
 
-def _register_statement() -> Executable:
-    """Insert an application with its reference and its first history row, in one statement.
+def _first_response(session: Session, key: dict[str, str]) -> dict[str, Any] | None:
+    """The response stored under an idempotency key, or None where the key was never used."""
+    first = session.execute(select(ApplicationIdempotencyKey).where(
+        ApplicationIdempotencyKey.owner == key["key_owner"], ApplicationIdempotencyKey.key == key["key_text"])
+        .execution_options(populate_existing=True)).scalar_one_or_none()
+    if first is None:
+        return None
+    if first.request_hash != key["key_hash"]:
+        raise IdempotencyKeyReused(f"Idempotency-Key {key['key_text']!r} was used for another request body")
+    if first.response is None:
+        raise Conflict(f"the request with Idempotency-Key {key['key_text']!r} is still being processed")
+    return first.response
+
+
+def _register_statement(*, claiming: bool) -> Executable:
+    """Insert an application with its reference and its first history row, in one statement; ``claiming``: and
+    claim the request's idempotency key, inserting nothing (and returning no row) when the key is taken.
 
     The reference (``LA`` + the bank's local date + the id, zero-padded to six digits) needs the id, so the id is
     drawn from the table's sequence first; the insert returns every column for the session's object.
@@ -292,9 +307,13 @@ def _register_statement() -> Executable:
                  + func.lpad(number, func.greatest(6, func.length(number)), "0"))
     given = ("customer_id", "product_id", "amount", "term_months", "channel", "state", "officer_id", "assignee_id",
              "purpose", "repayment_method", "sector", "bureau_consent_id")
-    inserted = insert(table).from_select(
-        ["id", "reference", *given],
-        select(new.c.id, reference, *(bindparam(name, type_=table.c[name].type) for name in given))).returning(*table.c).cte("inserted")
+    source = select(new.c.id, reference, *(bindparam(name, type_=table.c[name].type) for name in given))
+    if claiming:
+        claim = (insert(_KEYS).values(owner=bindparam("key_owner"), key=bindparam("key_text"),
+                                      request_hash=bindparam("key_hash"))
+                 .on_conflict_do_nothing().returning(_KEYS.c.key).cte("claim"))
+        source = source.join_from(new, claim, true())
+    inserted = insert(table).from_select(["id", "reference", *given], source).returning(*table.c).cte("inserted")
     first_state = insert(history).from_select(
         ["application_id", "to_state", "event", "actor_id", "actor", "reason"],
         select(inserted.c.id, inserted.c.state, literal("intake"), bindparam("actor_id", type_=Integer),
@@ -305,7 +324,9 @@ def _register_statement() -> Executable:
 
 #: The applications' id sequence (the serial column's own) in the session's tenant schema.
 _APPLICATION_IDS = Sequence("loan_application_id_seq", schema=TENANT_SCHEMA_PLACEHOLDER)
-_REGISTER = _register_statement()
+_KEYS = ApplicationIdempotencyKey.__table__
+_REGISTER = _register_statement(claiming=False)
+_REGISTER_CLAIMING = _register_statement(claiming=True)
 
 
 def remember_response(session: Session, idempotency_key: str, application: LoanApplication,
@@ -316,8 +337,6 @@ def remember_response(session: Session, idempotency_key: str, application: LoanA
                                 "application_id": application.id, "response": response})
 
 
-_KEYS = ApplicationIdempotencyKey.__table__
-_CLAIM_KEY = insert(_KEYS).on_conflict_do_nothing().returning(_KEYS.c.key)
 _REMEMBER = _KEYS.update().where(_KEYS.c.owner == bindparam("key_owner"), _KEYS.c.key == bindparam("key_text"))
 
 
