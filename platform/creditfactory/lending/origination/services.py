@@ -23,8 +23,7 @@ from ...decisions.models import DecisionRecord
 from ...decisions.services import evaluate_stage
 from ..applications.models import LoanApplication
 from ..applications.states import Event, State, transition
-from ..cob.dates import BUSINESS_DATE
-from ..cob.dates import business_date as bank_date
+from ..cob.dates import BUSINESS_DATE, business_date as bank_date
 from ..customers.models import Customer
 from ..investigation.analysis import AnalysisParameters, CheckType
 from ..investigation.models import InvestigationAnalysis, InvestigationWorksheet
