@@ -187,6 +187,18 @@ def test_gunicorn_takes_its_workers_from_the_pods_cpu_limit(monkeypatch):
     assert conf.graceful_timeout > 0 and conf.forwarded_allow_ips == ""
 
 
+def test_gunicorn_workers_keep_what_they_built_at_start_out_of_full_collections():
+    import gc
+
+    import creditfactory.gunicorn_conf as conf
+
+    try:
+        conf.post_worker_init(None)
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+
+
 def test_the_image_is_multi_stage_non_root_and_without_build_tools():
     dockerfile = (ROOT / "Dockerfile").read_text()
     stages = re.split(r"^FROM ", dockerfile, flags=re.M)[1:]

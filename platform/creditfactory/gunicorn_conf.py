@@ -6,6 +6,7 @@ which the Helm chart sets from its values.
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 
@@ -41,6 +42,13 @@ def on_starting(server) -> None:
         os.makedirs(directory, exist_ok=True)
         for name in os.listdir(directory):
             os.remove(os.path.join(directory, name))
+
+
+def post_worker_init(worker) -> None:
+    """Leave what the worker built at start (the app, its modules and metadata, the tenant registry: about 280,000
+    objects) out of the garbage collector's full passes. Without this a full pass walked them every thousand
+    requests or so and held that worker for about 125 ms, a stall the slowest requests waited out."""
+    gc.freeze()
 
 
 def child_exit(server, worker) -> None:
