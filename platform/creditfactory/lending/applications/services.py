@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import (Executable, Integer, Sequence, String, Text, and_, bindparam, cast, func, literal, or_, select,
                         text, true)
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm import Session, load_only, make_transient_to_detached
 
 from ...audit import record
 from ...db import TENANT_SCHEMA_PLACEHOLDER, CurrentTenant, shared_reads, shared_session
@@ -197,9 +197,12 @@ _ROLES_HERE = (select(Membership.role).join(Tenant, Tenant.id == Membership.tena
                .join(User, User.id == Membership.user_id)
                .where(Membership.user_id == bindparam("user_id"), Tenant.slug == bindparam("slug"),
                       User.active.is_(True)))
-# Two rows by key, side by side (the join condition is the keys' own), and the officer's roles.
+# Two rows by key, side by side (the join condition is the keys' own), and the officer's roles. Of the customer only
+# what the checks and the decision facts read: not the sealed identifiers, which intake has no use for.
 _CUSTOMER_AND_PRODUCT = (select(Customer, Product).join_from(Customer, Product, true())
-                         .where(Customer.id == bindparam("customer_id"), Product.id == bindparam("product_id")))
+                         .where(Customer.id == bindparam("customer_id"), Product.id == bindparam("product_id"))
+                         .options(load_only(Customer.id, Customer.birth_date, Customer.gender, Customer.marital_status,
+                                            Customer.years_in_business)))
 _CUSTOMER_PRODUCT_ROLES = _CUSTOMER_AND_PRODUCT.add_columns(
     _ROLES_HERE.with_only_columns(func.array_agg(Membership.role)).scalar_subquery())
 
