@@ -263,7 +263,10 @@ def create_application(session: Session, data: dict[str, Any], *, idempotency_ke
         "timezone": CurrentTenant.get().timezone, "actor_id": principal.user_id, "actor": principal.username,
         "reason": f"channel {values['channel']}"}).first()
     if row is None:  # the key was claimed before: a retry
-        return None, _first_response(session, key)
+        first = _first_response(session, key)
+        if first is None:  # the first request's key was removed meanwhile
+            raise Conflict(f"Idempotency-Key {key['key_text']!r} changed hands while this request ran; send it again")
+        return None, first
     # The row as inserted becomes the session's object without reading it back.
     application = LoanApplication(**row._mapping)
     make_transient_to_detached(application)
