@@ -23,7 +23,7 @@ from ...decisions.models import DecisionRecord
 from ...decisions.services import evaluate_stage
 from ..applications.models import LoanApplication
 from ..applications.states import Event, State, transition
-from ..cob.dates import BUSINESS_DATE, business_date as bank_date
+from ..cob.dates import BUSINESS_DATE, business_date
 from ..customers.models import Customer
 from ..investigation.analysis import AnalysisParameters, CheckType
 from ..investigation.models import InvestigationAnalysis, InvestigationWorksheet
@@ -41,13 +41,6 @@ _RATIO_PARAMETERS = {"repayment_capacity_ratio_max": "repayment_capacity_max", "
 #: Outcomes of a committed decision as ``on_application_decided`` names them.
 DECIDED_OUTCOMES = {State.APPROVED.value: "approved", State.APPROVED_WITH_CONDITIONS.value: "approved_with_conditions",
                     State.REJECTED.value: "rejected"}
-
-
-# --- dates ----------------------------------------------------------------------------------------------------
-
-
-def business_date(session: Session) -> dt.date:
-    return bank_date(session)
 
 
 # --- investigation: parameters from the product, sector profiles from plugins ---------------------------------
