@@ -14,13 +14,16 @@ from pathlib import Path
 
 import pytest
 import yaml
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from applications_support import acting, bureau_consent, principal
 from creditfactory import hookimpl
 from creditfactory.audit import Actor, ActorKind, CurrentActor
-from creditfactory.db import tenant_session
-from creditfactory.decisions.models import DecisionRecord
+from creditfactory.db import engine_for, tenant_session
+from creditfactory.decisions.engine import Stage
+from creditfactory.decisions.models import DecisionRecord, RuleSetOverlayVersion
+from creditfactory.decisions.overlay import overlay_hash
+from creditfactory.decisions.services import effective_rule_set
 from creditfactory.lending.applications import services
 from creditfactory.lending.applications.models import ApplicationStateHistory, ApprovalAuthority, LoanApplication
 from creditfactory.lending.applications.states import Event
@@ -175,6 +178,45 @@ def test_admission_passes_a_standard_applicant_and_a_rolled_back_intake_announce
             assert application.state == "REJECTED"
             db.rollback()
     assert decided == []
+
+
+def test_intake_decides_on_the_versions_in_force_read_with_its_customer_and_product(tenant_factory, make_user):
+    """Intake reads the admission rule-set versions in force in the statement that reads its customer and product
+    (no statement of the decision's own), and an overlay the bank published since is used by the next intake."""
+    bank = tenant_factory(name_en="Overlay Village Bank")
+    officer = principal(make_user("loan_officer", bank), bank, "loan_officer")
+    customer_id, product_id = world(bank)
+    first = records(bank, intake(bank, officer, customer_id, product_id))["admission"]
+    with tenant_session(bank) as db:
+        _, standard, overlay, _ = effective_rule_set(db, Stage.ADMISSION,
+                                                     dt.date.fromisoformat(first.facts["application.date"]))
+        assert (first.standard_version_id, first.overlay_version_id, overlay) == (standard.id, None, None)
+    content = {"add_rules": [{"id": "LOCAL-LARGE", "when": "application.amount > 200000", "action": "refer",
+                              "reason_code": "L09"}],
+               "reasons": {"L09": {"customer_zh": "大额申请需人工审核", "customer_en": "A large application needs a "
+                                   "manual review", "staff_zh": "金额超过20万", "staff_en": "Over 200,000 yuan"}}}
+    with CurrentActor.bind(Actor(id="test:origination", kind=ActorKind.SYSTEM)), \
+            tenant_session(bank) as db, db.begin():
+        version = RuleSetOverlayVersion(code=standard.code, stage="admission", version=1, status="published",
+                                        content=content, content_hash=overlay_hash(content),
+                                        effective_from=dt.date(2026, 1, 1), created_by="test")
+        db.add(version)
+        db.flush()
+        overlay_id = version.id
+    statements = []
+
+    def seen(conn, cursor, statement, *_):
+        statements.append(statement)
+
+    event.listen(engine_for(bank.cluster), "before_cursor_execute", seen)
+    try:
+        for _ in range(2):  # the second finds the overlaid set compiled by the first
+            statements.clear()
+            again = records(bank, intake(bank, officer, customer_id, product_id, amount="300000"))["admission"]
+            assert (again.overlay_version_id, again.outcome, again.reason_codes) == (overlay_id, "refer", ["L09"])
+    finally:
+        event.remove(engine_for(bank.cluster), "before_cursor_execute", seen)
+    assert len([s for s in statements if "rule_set" in s and "INSERT" not in s]) == 1, statements
 
 
 # --- investigation: product parameters, sector profiles -------------------------------------------------------

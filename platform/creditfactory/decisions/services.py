@@ -14,10 +14,11 @@ import pathlib
 import threading
 from collections import OrderedDict
 from contextlib import contextmanager
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Iterator
 
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import ColumnElement, Row, Select, bindparam, insert, select, true
 from sqlalchemy.orm import Session, defer
 
 from .. import audit
@@ -31,7 +32,7 @@ from ..identity.principal import CurrentPrincipal
 from .engine import CompiledRuleSet, Decision, Outcome, RuleSet, Stage
 from .models import DecisionRecord, RuleSetOverlayVersion, StandardRuleSetVersion
 from .overlay import apply_overlay, diff, overlay_hash
-from .shadow import record_shadow
+from .shadow import challengers, record_shadow
 
 PUBLISH_OVERLAY = "decisions.overlay.publish"
 
@@ -298,12 +299,10 @@ class _CompiledCache:
 
     def get(self, standard: StandardRuleSetVersion, overlay: RuleSetOverlayVersion | None
             ) -> tuple[CompiledRuleSet, RuleSet]:
-        key = (standard.content_hash, overlay.content_hash if overlay else overlay_hash(None))
-        with self.lock:
-            hit = self.entries.get(key)
-            if hit is not None:
-                self.entries.move_to_end(key)
-                return hit
+        key = (standard.content_hash, overlay.content_hash if overlay else NO_OVERLAY)
+        hit = self.lookup(*key)
+        if hit is not None:
+            return hit
         base = RuleSet.from_dict(standard.content)
         effective = apply_overlay(base, overlay.content if overlay else None)
         entry = (CompiledRuleSet(effective), base)
@@ -313,8 +312,65 @@ class _CompiledCache:
                 self.entries.popitem(last=False)
         return entry
 
+    def lookup(self, standard_hash: str, overlay_hash_: str) -> tuple[CompiledRuleSet, RuleSet] | None:
+        """The compiled set for this pair of content hashes where this process compiled it already, else None."""
+        key = (standard_hash, overlay_hash_)
+        with self.lock:
+            hit = self.entries.get(key)
+            if hit is not None:
+                self.entries.move_to_end(key)
+            return hit
+
 
 CACHE = _CompiledCache()
+#: The overlay hash of a bank that has no overlay in force.
+NO_OVERLAY = overlay_hash(None)
+
+
+@dataclass(frozen=True)
+class VersionsInForce:
+    """The rule-set versions in force for a stage, as a decision records them: read by the caller's own statement
+    (:func:`with_versions_in_force`), so that a decision on a hot path needs no statement of its own to find them."""
+
+    standard_id: int
+    standard_hash: str
+    overlay_id: int | None
+    overlay_hash: str  #: ``NO_OVERLAY`` where the bank has no overlay in force
+
+    @classmethod
+    def of(cls, standard: StandardRuleSetVersion, overlay: RuleSetOverlayVersion | None) -> VersionsInForce:
+        return cls(standard.id, standard.content_hash, overlay.id if overlay else None,
+                   overlay.content_hash if overlay else NO_OVERLAY)
+
+
+def with_versions_in_force(query: Select, stage: Stage, on: ColumnElement[dt.date]) -> Select:
+    """``query`` also naming the versions of ``stage`` in force on ``on`` (a date, or an expression such as the
+    bank's business date), for :func:`versions_in_force_of` to read from its row. Only for a tenant session that
+    reaches the head-office tables (:func:`creditfactory.db.session.reaches_shared`)."""
+    standard = (select(StandardRuleSetVersion.id, StandardRuleSetVersion.code, StandardRuleSetVersion.content_hash)
+                .where(StandardRuleSetVersion.stage == stage.value, StandardRuleSetVersion.status == "published",
+                       StandardRuleSetVersion.effective_from <= on)
+                .order_by(StandardRuleSetVersion.effective_from.desc(), StandardRuleSetVersion.version.desc())
+                .limit(1).lateral("standard_in_force"))
+    overlay = (select(RuleSetOverlayVersion.id, RuleSetOverlayVersion.content_hash)
+               .where(RuleSetOverlayVersion.code == standard.c.code, RuleSetOverlayVersion.status == "published",
+                      RuleSetOverlayVersion.effective_from <= on)
+               .order_by(RuleSetOverlayVersion.effective_from.desc(), RuleSetOverlayVersion.version.desc())
+               .limit(1).lateral("overlay_in_force"))
+    return (query.outerjoin(standard, true()).outerjoin(overlay, true())
+            .add_columns(standard.c.id.label("in_force_standard_id"),
+                         standard.c.content_hash.label("in_force_standard_hash"),
+                         overlay.c.id.label("in_force_overlay_id"),
+                         overlay.c.content_hash.label("in_force_overlay_hash")))
+
+
+def versions_in_force_of(row: Row) -> VersionsInForce | None:
+    """The versions a :func:`with_versions_in_force` statement read; None where no standard is in force."""
+    values = row._mapping
+    if values["in_force_standard_id"] is None:
+        return None
+    return VersionsInForce(values["in_force_standard_id"], values["in_force_standard_hash"],
+                           values["in_force_overlay_id"], values["in_force_overlay_hash"] or NO_OVERLAY)
 
 
 @contextmanager
@@ -428,17 +484,27 @@ def _jsonable(value: Any) -> Any:
 
 def evaluate_stage(session: Session, stage: Stage | str, facts: dict[str, Any], *, on: dt.date | None = None,
                    application_id: int | None = None, shared: Session | None = None,
-                   explain: bool = True) -> Decision:
+                   explain: bool = True, in_force: VersionsInForce | None = None) -> Decision:
     """Decide one stage for the current tenant and store the decision (replayable); returns the Decision.
 
     ``facts``: dotted fact names (see the catalogue) to Python values (numbers, str, bool, ``datetime.date``);
     use :func:`creditfactory.decisions.engine.coerce_facts` for JSON. ``on``: the date that picks the rule-set
-    versions in force (default: ``application.date`` among the facts, else today). The decision's ``record_id``
+    versions in force (default: ``application.date`` among the facts, else today). ``in_force``: those versions,
+    when the caller read them on that date (:func:`with_versions_in_force`). The decision's ``record_id``
     attribute names the stored :class:`DecisionRecord`.
     """
     stage = Stage(stage)
     on = on or facts.get("application.date") or dt.date.today()
-    compiled, standard, overlay, _ = effective_rule_set(session, stage, on, shared)
+    standard = None
+    # The versions the caller read serve where this process compiled them already and no challenger shadows the
+    # stage (a challenger is compared against the standard's own content); otherwise they are read here.
+    hit = (CACHE.lookup(in_force.standard_hash, in_force.overlay_hash)
+           if in_force is not None and stage.value not in challengers(session) else None)
+    if hit is not None:
+        compiled = hit[0]
+    else:
+        compiled, standard, overlay, _ = effective_rule_set(session, stage, on, shared)
+        in_force = VersionsInForce.of(standard, overlay)
     decision = compiled.evaluate(facts, explain=explain)
     # Written with a plain insert, not through the unit of work: nothing here needs the record as an object, and
     # every decision pays for it.
@@ -448,13 +514,13 @@ def evaluate_stage(session: Session, stage: Stage | str, facts: dict[str, Any], 
         fired=[{k: (_jsonable_dict(v) if isinstance(v, dict) else v) for k, v in f.as_dict().items()}
                for f in decision.fired],
         outputs=_jsonable_dict(decision.outputs), facts=_jsonable_dict(facts),
-        standard_version_id=standard.id, standard_hash=standard.content_hash,
-        overlay_version_id=overlay.id if overlay else None,
-        overlay_hash=overlay.content_hash if overlay else overlay_hash(None), effective_hash=compiled.hash,
+        standard_version_id=in_force.standard_id, standard_hash=in_force.standard_hash,
+        overlay_version_id=in_force.overlay_id, overlay_hash=in_force.overlay_hash, effective_hash=compiled.hash,
         elapsed_ms=decision.elapsed_ms)).scalar_one()
     decision.record_id = record_id  # type: ignore[attr-defined]
-    # Champion/challenger: the challenger's outcome is stored beside this one and changes nothing here.
-    record_shadow(session, stage.value, standard, facts, record_id, application_id, CACHE)
+    if standard is not None:
+        # Champion/challenger: the challenger's outcome is stored beside this one and changes nothing here.
+        record_shadow(session, stage.value, standard, facts, record_id, application_id, CACHE)
     return decision
 
 

@@ -10,7 +10,7 @@ import datetime as dt
 import hashlib
 import json
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (Executable, Integer, Sequence, String, Text, and_, bindparam, cast, func, literal, or_, select,
                         text, true)
@@ -20,6 +20,8 @@ from sqlalchemy.orm import Session, load_only, make_transient_to_detached
 from ...audit import record
 from ...db import TENANT_SCHEMA_PLACEHOLDER, CurrentTenant, shared_reads, shared_session
 from ...db.session import reaches_shared
+from ...decisions.engine import Stage
+from ...decisions.services import VersionsInForce, versions_in_force_of, with_versions_in_force
 from ...errors import Conflict, DomainError, NotFound
 from ...identity.authorization import authorize
 from ...identity.duties import check_separation
@@ -27,6 +29,7 @@ from ...identity.models import Membership, User
 from ...identity.permissions import Permission as P
 from ...identity.principal import CurrentPrincipal
 from ...tenancy.models import Tenant, TenantParameter
+from ..cob.dates import BUSINESS_DATE
 from ..customers.models import Customer
 from ..products.models import Product
 from .models import (CHANNELS, ApplicationDecision, ApplicationIdempotencyKey, ApplicationReminder,
@@ -82,8 +85,10 @@ def validate_intake(session: Session, data: dict[str, Any], *, loaded: dict[str,
                     ) -> dict[str, Any]:
     """Every check of a new application in one place; the normalised data, or ``ApplicationError`` naming all problems.
 
-    ``loaded``, when given, receives the customer and product read for the checks (``"customer"``, ``"product"``),
-    so the caller's next step need not read them again (the session's identity map holds objects only weakly).
+    ``loaded``, when given, receives the customer and product read for the checks (``"customer"``, ``"product"``)
+    and what admission decides on, read in the same statement (``"date_and_history"``, ``"in_force"``: see
+    ``build_facts`` and ``evaluate_stage``), so the caller's next step need not read them again (the session's
+    identity map holds objects only weakly).
 
     With a product that has terms, the products capability's ``check_application_terms`` refuses an amount, term,
     repayment method or sector the product does not allow (a product with a single method needs none named);
@@ -107,8 +112,8 @@ def validate_intake(session: Session, data: dict[str, Any], *, loaded: dict[str,
     if not isinstance(term, int) or isinstance(term, bool) or not 1 <= term <= 360:
         problems.append("term_months must be a whole number of months from 1 to 360")
     out["term_months"] = term
-    customer, product, officer_roles = _intake_rows(session, data.get("customer_id"), data.get("product_id"),
-                                                    data.get("officer_id"))
+    rows = _intake_rows(session, data.get("customer_id"), data.get("product_id"), data.get("officer_id"))
+    customer, product = rows.customer, rows.product
     if customer is None:
         problems.append(f"no customer {data.get('customer_id')!r} in this bank")
     if product is None:
@@ -146,35 +151,52 @@ def validate_intake(session: Session, data: dict[str, Any], *, loaded: dict[str,
         officer_id = principal.user_id
         if officer_id is None:
             problems.append("officer_id is required when a machine client registers an application")
-    elif not _works_here(session, officer_id, P.APPLICATION_INVESTIGATE, roles=officer_roles):
+    elif not _works_here(session, officer_id, P.APPLICATION_INVESTIGATE, roles=rows.officer_roles):
         problems.append(f"user {officer_id} is no loan officer of this bank")
     out["officer_id"] = officer_id
     out["lead"] = bool(data.get("lead", False))
     if problems:
         raise ApplicationError("; ".join(problems))
     if loaded is not None:
-        loaded.update(customer=customer, product=product)
+        loaded.update(customer=customer, product=product, in_force=rows.in_force,
+                      date_and_history=None if rows.disbursed_before is None
+                      else (rows.business_date, rows.disbursed_before))
     return out
 
 
-def _intake_rows(session: Session, customer_id: Any, product_id: Any, officer_id: Any
-                 ) -> tuple[Customer | None, Product | None, frozenset[str] | None]:
-    """The customer and product an application names and the roles its officer holds in the bank, in one statement
-    where the tenant session reaches the head-office tables (else the roles are None: ``_works_here`` reads them).
-    Each row is read on its own when one is missing, to say which."""
+class _IntakeRows(NamedTuple):
+    """What intake reads before it registers an application: the customer and product it names, the roles its
+    officer holds in the bank (None where they are left for ``_works_here`` to read), and what admission decides on
+    (None where left for ``build_facts`` and the decision to read): the business date, whether the customer had a
+    loan disbursed before, the admission rule-set versions in force."""
+
+    customer: Customer | None
+    product: Product | None
+    officer_roles: frozenset[str] | None = None
+    business_date: dt.date | None = None
+    disbursed_before: int | None = None
+    in_force: VersionsInForce | None = None
+
+
+def _intake_rows(session: Session, customer_id: Any, product_id: Any, officer_id: Any) -> _IntakeRows:
+    """Everything intake reads before it writes, in one statement; the officer's roles and the rule-set versions
+    only where the tenant session reaches the head-office tables. Each row is read on its own when one is missing,
+    to say which."""
     if isinstance(customer_id, int) and isinstance(product_id, int):
         keys = {"customer_id": customer_id, "product_id": product_id}
-        if isinstance(officer_id, int) and reaches_shared(session):
-            row = session.execute(_CUSTOMER_PRODUCT_ROLES,
-                                  {**keys, "user_id": officer_id, "slug": CurrentTenant.get().slug}).first()
+        if reaches_shared(session):
+            # No officer named by id, no roles to read: intake takes the acting user, or refuses what was named.
+            row = session.execute(_CUSTOMER_PRODUCT_ROLES, {
+                **keys, "user_id": officer_id if isinstance(officer_id, int) else None,
+                "slug": CurrentTenant.get().slug}).first()
             if row is not None:
-                return row[0], row[1], frozenset(row[2] or ())
+                return _IntakeRows(row[0], row[1], frozenset(row[4] or ()), row[2], row[3], versions_in_force_of(row))
         else:
             row = session.execute(_CUSTOMER_AND_PRODUCT, keys).first()
             if row is not None:
-                return row[0], row[1], None
-    return (session.get(Customer, customer_id) if isinstance(customer_id, int) else None,
-            session.get(Product, product_id) if isinstance(product_id, int) else None, None)
+                return _IntakeRows(row[0], row[1], None, row[2], row[3])
+    return _IntakeRows(session.get(Customer, customer_id) if isinstance(customer_id, int) else None,
+                       session.get(Product, product_id) if isinstance(product_id, int) else None)
 
 
 def _works_here(session: Session, user_id: Any, permission: P, *, roles: frozenset[str] | None = None) -> bool:
@@ -197,14 +219,22 @@ _ROLES_HERE = (select(Membership.role).join(Tenant, Tenant.id == Membership.tena
                .join(User, User.id == Membership.user_id)
                .where(Membership.user_id == bindparam("user_id"), Tenant.slug == bindparam("slug"),
                       User.active.is_(True)))
-# Two rows by key, side by side (the join condition is the keys' own), and the officer's roles. Of the customer only
-# what the checks and the decision facts read: not the sealed identifiers, which intake has no use for.
-_CUSTOMER_AND_PRODUCT = (select(Customer, Product).join_from(Customer, Product, true())
-                         .where(Customer.id == bindparam("customer_id"), Product.id == bindparam("product_id"))
-                         .options(load_only(Customer.id, Customer.birth_date, Customer.gender, Customer.marital_status,
-                                            Customer.years_in_business)))
-_CUSTOMER_PRODUCT_ROLES = _CUSTOMER_AND_PRODUCT.add_columns(
-    _ROLES_HERE.with_only_columns(func.array_agg(Membership.role)).scalar_subquery())
+# Two rows by key, side by side (the join condition is the keys' own), the business date and whether the customer
+# had a loan disbursed before; then the officer's roles and the admission rule-set versions in force. Of the customer
+# only what the checks and the decision facts read: not the sealed identifiers, which intake has no use for.
+_CUSTOMER_AND_PRODUCT = (
+    select(Customer, Product, BUSINESS_DATE.scalar_subquery(),
+           select(func.count()).select_from(LoanApplication)
+           .where(LoanApplication.customer_id == Customer.id, LoanApplication.state == State.DISBURSED.value)
+           .scalar_subquery())
+    .join_from(Customer, Product, true())
+    .where(Customer.id == bindparam("customer_id"), Product.id == bindparam("product_id"))
+    .options(load_only(Customer.id, Customer.birth_date, Customer.gender, Customer.marital_status,
+                       Customer.years_in_business)))
+_CUSTOMER_PRODUCT_ROLES = with_versions_in_force(
+    _CUSTOMER_AND_PRODUCT.add_columns(
+        _ROLES_HERE.with_only_columns(func.array_agg(Membership.role)).scalar_subquery()),
+    Stage.ADMISSION, BUSINESS_DATE.scalar_subquery())
 
 
 def _request_hash(data: dict[str, Any]) -> str:
@@ -281,7 +311,7 @@ def create_application(session: Session, data: dict[str, Any], *, idempotency_ke
         # Admission (准入) by the decision engine: a decline rejects the case at once with its reason codes.
         from ..origination.services import run_admission
         # Just registered: no investigation analysis can exist yet, so the facts need not look for one.
-        run_admission(session, application, customer=loaded["customer"], product=loaded["product"], analysis={})
+        run_admission(session, application, analysis={}, **loaded)
     return application, None
 
 

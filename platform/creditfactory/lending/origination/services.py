@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from ... import audit
 from ...decisions.engine import Outcome, Stage
 from ...decisions.models import DecisionRecord
-from ...decisions.services import evaluate_stage
+from ...decisions.services import VersionsInForce, evaluate_stage
 from ..applications.models import LoanApplication
 from ..applications.states import Event, State, transition
 from ..cob.dates import BUSINESS_DATE, business_date
@@ -234,18 +234,20 @@ def _analysis_facts(result: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def build_facts(session: Session, application: LoanApplication, *, analysis: Mapping[str, Any] | None = None,
-                customer: Customer | None = None, product: Product | None = None) -> dict[str, Any]:
+                customer: Customer | None = None, product: Product | None = None,
+                date_and_history: tuple[dt.date | None, int] | None = None) -> dict[str, Any]:
     """The engine's facts for ``application``: from the application, its customer, its product, the latest
     investigation analysis (when there is one) and the bank's enabled plugins' ``register_facts``.
 
     Facts with no source yet (bureau report, blacklists, identity verification) are left out: the engine treats
     them as missing, which fires no rule that needs them. A caller that has the customer and product at hand
-    passes them (``analysis={}`` when the case cannot have one yet).
+    passes them (``analysis={}`` when the case cannot have one yet), and ``date_and_history`` where it read the
+    bank's business date and the customer's count of other disbursed applications.
     """
     customer = customer or session.get(Customer, application.customer_id)
     product = product or session.get(Product, application.product_id)
-    on, earlier = session.execute(_DATE_AND_HISTORY, {"customer_id": customer.id,
-                                                      "application_id": application.id}).one()
+    on, earlier = date_and_history or session.execute(_DATE_AND_HISTORY, {"customer_id": customer.id,
+                                                                          "application_id": application.id}).one()
     on = on or business_date(session)  # a bank's first decision seeds its business date
     facts: dict[str, Any] = {
         "application.amount": Decimal(application.amount), "application.term_months": application.term_months,
@@ -309,11 +311,13 @@ def stage_records(session: Session, application_id: int) -> dict[str, DecisionRe
     return {r.stage: r for r in rows}
 
 
-def run_admission(session: Session, application: LoanApplication, **known: Any):
+def run_admission(session: Session, application: LoanApplication, *, in_force: VersionsInForce | None = None,
+                  **known: Any):
     """Admission (准入) at intake: a decline rejects the application with the reason codes; refer and pass go on.
-    ``known``: what the caller already read, passed on to ``build_facts``."""
+    ``known``: what the caller already read, passed on to ``build_facts``; ``in_force``: the admission rule-set
+    versions it read (``evaluate_stage``)."""
     decision = evaluate_stage(session, Stage.ADMISSION, build_facts(session, application, **known),
-                              application_id=application.id)
+                              application_id=application.id, in_force=in_force)
     if decision.outcome is Outcome.DECLINE and application.state == State.APPLIED.value:
         codes = ", ".join(decision.reason_codes)
         transition(session, application, Event.PRESCREEN_FAIL, reason=f"admission declined: {codes}",
