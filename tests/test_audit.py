@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import ProgrammingError
 
 from creditfactory.audit import Actor, ActorKind, CurrentActor, Unattributed, record, verify_log
-from creditfactory.audit.chain import GENESIS_HASH, canonical_json, entry_hash, plain
+from creditfactory.audit.chain import GENESIS_HASH, canonical_json, canonical_pieces, entry_hash, plain
 from creditfactory.audit.models import AuditEntry, SharedAuditEntry
 from creditfactory.cli import cli
 from creditfactory.db import SystemContext, engine_for, shared_session, tenant_session
@@ -61,6 +61,16 @@ def test_canonical_form_is_stable_and_refuses_floats():
     assert entry_hash(GENESIS_HASH, fields) != entry_hash("1" * 64, fields)
     with pytest.raises(TypeError, match="Decimal"):
         plain({"amount": 1.5})
+
+
+def test_canonical_pieces_leave_room_for_at_and_seq_only():
+    # The database fills in at and seq between the pieces; nested keys named like them must stay where they are.
+    at = dt.datetime(2026, 12, 1, 8, 0, 0, 5, tzinfo=dt.timezone(dt.timedelta(hours=8)))
+    fields = {"seq": 41, "at": at, "actor": "7", "actor_kind": "user", "tenant": "puer", "action": "loan.repay",
+              "object_type": "loan", "object_id": "LN1", "before": {"seq": 3, "at": "早上", "q": 'a"b'},
+              "after": [Decimal("10.00"), None], "ip": "10.0.0.1", "request_id": "r-1"}
+    head, middle, tail = canonical_pieces(fields)
+    assert head + '"2026-12-01T00:00:00.000005+00:00"' + middle + "41" + tail == canonical_json(fields)
 
 
 # --- appending -----------------------------------------------------------------------------------

@@ -59,6 +59,32 @@ def canonical_json(fields: Mapping[str, Any]) -> str:
                       separators=(",", ":"), ensure_ascii=False)
 
 
+#: Set by the append, under the log's lock: the time and the position (the database chains the entries).
+APPEND_FIELDS = ("at", "seq")
+_SORTED = sorted(HASHED_FIELDS)
+#: The hashed fields before ``at``, between ``at`` and ``seq``, and after ``seq``, in key order.
+_AROUND_APPEND_FIELDS = (tuple(_SORTED[:_SORTED.index("at")]),
+                         tuple(_SORTED[_SORTED.index("at") + 1:_SORTED.index("seq")]),
+                         tuple(_SORTED[_SORTED.index("seq") + 1:]))
+
+
+def canonical_pieces(fields: Mapping[str, Any]) -> tuple[str, str, str]:
+    """The canonical JSON of an entry whose ``at`` and ``seq`` are not known yet, in the three pieces around their
+    values: ``head + json(at) + middle + json(seq) + tail`` is :func:`canonical_json` of the entry. The append
+    fills them in as it takes the log's turn, in the database (see ``audit.services``). ``fields`` need not hold
+    ``at`` and ``seq``.
+    """
+    def members(names: tuple[str, ...]) -> str:  # "k1":v1,"k2":v2 (canonical_json's top level is just these)
+        return json.dumps({name: plain(fields[name]) for name in names}, sort_keys=True, separators=(",", ":"),
+                          ensure_ascii=False)[1:-1]
+
+    before_at, between, after_seq = (members(names) for names in _AROUND_APPEND_FIELDS)
+    head = "{" + before_at + (',"at":' if before_at else '"at":')
+    middle = (f",{between}" if between else "") + ',"seq":'
+    tail = (f",{after_seq}" if after_seq else "") + "}"
+    return head, middle, tail
+
+
 def entry_hash(prev_hash: str, fields: Mapping[str, Any]) -> str:
     """sha256(prev_hash + canonical JSON of the entry), hex."""
     return hashlib.sha256((prev_hash + canonical_json(fields)).encode("utf-8")).hexdigest()

@@ -1,7 +1,7 @@
 """Appending to an audit log inside the caller's transaction, so the entry stands or falls with the change.
 
 ``record`` only queues the entry on the session; the entries are chained and written just before the session
-commits (one locking read of the log's head and one statement that inserts them and moves the head, however many). Why: the
+commits (one statement that locks the log's head, chains and inserts them and moves the head, however many). Why: the
 chain makes appends to one log take turns, and taking that turn at the first ``record`` held every other writer
 of the bank back for the rest of the transaction (an intake's whole admission decision); taken at commit, the
 turn lasts a few statements. An entry queued inside a savepoint that rolls back is dropped with it.
@@ -14,13 +14,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import has_request_context, request
-from sqlalchemy import Executable, Table, bindparam, column, event, func, insert, literal_column, select, text
+from sqlalchemy import (Executable, Integer, Table, Text, bindparam, cast, column, event, func, insert, literal,
+                        literal_column, select, text, true, update)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction
 
 from ..web.request_id import current_request_id
-from .chain import GENESIS_HASH, entry_hash, plain
+from .chain import APPEND_FIELDS, GENESIS_HASH, canonical_pieces, plain
 from .context import CurrentActor
 from .logs import log_of
 from .models import AuditEntryColumns
@@ -65,51 +66,68 @@ def flush_audit(session: Session) -> None:
     if not pending:
         return
     log = log_of(session)
-    in_turn, append = _statements(log.entries.__table__, log.head.__table__)
-    # Locking the head row makes appends to one log take turns until commit or rollback, so seq is gap-free and
-    # each entry chains to the one committed before it; other logs are not held up. Read committed hands the
-    # waiting writer the head as the previous writer committed it. A log without a head yet (its first entry)
-    # has no row to lock: its writers take turns on the log's advisory lock, then read again.
-    head = session.execute(in_turn).one_or_none()
-    if head is None:
+    genesis, append = _statements(log.entries.__table__, log.head.__table__)
+    entries = []
+    for n, item in enumerate(pending, 1):
+        fields = {"tenant": log.tenant, **item.fields}
+        head, middle, tail = canonical_pieces(fields)
+        entries.append({"n": n, "head": head, "middle": middle, "tail": tail, **fields})
+    if session.execute(append, {"entries": entries}).first() is None:
+        # The log's first entry: there is no head row to lock yet. Its first writers take turns on the log's
+        # advisory lock; the first of them starts the head at the genesis, and the entries chain from there.
         session.execute(_LOCK, {"key": log.lock_key})
-        head = session.execute(in_turn).one_or_none()
-    # Chain from the head rather than from the newest entry: if the tail was deleted, the next entry still
-    # follows the head's seq and hash, and the hole stays visible to verify instead of being papered over.
-    if head is not None:
-        seq, prev_hash, at = head
-    else:
-        seq, prev_hash, at = 0, GENESIS_HASH, session.scalar(select(func.clock_timestamp()))
-    rows = []
-    for item in pending:
-        seq += 1
-        fields = {"seq": seq, "at": at, "tenant": log.tenant, **item.fields}
-        digest = entry_hash(prev_hash, fields)
-        rows.append({**fields, "at": plain(at), "prev_hash": prev_hash, "hash": digest})
-        prev_hash = digest
-    session.execute(append, {"entries": rows, "head_seq": seq, "head_hash": prev_hash, "head_at": at})
+        session.execute(genesis)
+        session.execute(append, {"entries": entries}).one()
 
 
 @functools.cache
 def _statements(entries: Table, head: Table) -> tuple[Executable, Executable]:
-    """A log's two statements, built once: the locking read of its head, and the append.
+    """A log's two statements, built once: the start of its head, and the append.
 
-    The append writes the entries (a JSON array, one bind parameter) and moves the head in one statement whose
-    text does not change with the number of entries, so SQLAlchemy compiles it once and PostgreSQL plans it once
-    (a multi-row VALUES list would be compiled afresh on every commit). The head row is inserted with the log's
-    first entry and updated ever after.
+    The append takes the log's turn (it locks the head row until commit or rollback, so seq is gap-free and each
+    entry chains to the one committed before it; other logs are not held up, and read committed hands a waiting
+    writer the head as the previous writer committed it), chains the entries from the head (sha256 of the
+    previous hash and the entry's canonical JSON, whose ``at`` and ``seq`` it fills in: ``chain.canonical_pieces``),
+    writes them and moves the head, in one statement; it returns the head's new seq, and no row where the log has
+    no head yet. Chaining from the head rather than from the newest entry: if the tail was deleted, the next entry
+    still follows the head's seq and hash, and the hole stays visible to verify instead of being papered over.
+
+    The entries go as one JSON array (one bind parameter), so the statement's text does not change with their
+    number: SQLAlchemy compiles it once and PostgreSQL plans it once.
     """
-    in_turn = select(head.c.seq, head.c.hash, func.clock_timestamp()).with_for_update()
-    names = [c.name for c in entries.columns]
-    source = func.jsonb_to_recordset(bindparam("entries", type_=JSONB)).table_valued(
-        *(column(c.name, c.type) for c in entries.columns)).render_derived(with_types=True)
+    given = [c for c in entries.columns if c.name not in (*APPEND_FIELDS, "prev_hash", "hash")]
+    locked = select(head.c.seq, cast(head.c.hash, Text).label("hash"), func.clock_timestamp().label("at")) \
+        .where(head.c.id == 1).with_for_update().cte("locked")
+    source = select(func.jsonb_to_recordset(bindparam("entries", type_=JSONB)).table_valued(
+        column("n", Integer), column("head", Text), column("middle", Text), column("tail", Text),
+        *(column(c.name, c.type) for c in given)).render_derived(with_types=True)).cte("source")
+    # canonical_json's timestamp: ISO 8601 in UTC with microseconds, as Python's isoformat writes it.
+    at_json = (literal('"') + func.to_char(func.timezone("UTC", locked.c.at), 'YYYY-MM-DD"T"HH24:MI:SS.US')
+               + literal('+00:00"'))
+    chain = select(literal(0).label("n"), locked.c.seq, locked.c.hash, cast(None, Text).label("prev_hash")) \
+        .cte("chain", recursive=True)
+    chain = chain.union_all(
+        select(source.c.n, chain.c.seq + 1,
+               func.encode(func.sha256(func.convert_to(
+                   chain.c.hash + source.c.head + at_json + source.c.middle + cast(chain.c.seq + 1, Text)
+                   + source.c.tail, "UTF8")), "hex"),
+               chain.c.hash)
+        .select_from(chain.join(source, source.c.n == chain.c.n + 1).join(locked, true())))
     # jsonb_to_recordset turns JSON null into SQL NULL; the JSONB columns keep JSON null, as the ORM stores None.
-    values = [func.coalesce(source.c[name], literal_column("'null'::jsonb", JSONB))
-              if isinstance(entries.c[name].type, JSONB) else source.c[name] for name in names]
-    written = insert(entries).from_select(names, select(*values)).cte("entries")
-    moved = {"seq": bindparam("head_seq"), "hash": bindparam("head_hash"), "at": bindparam("head_at")}
-    append = pg_insert(head).values(id=1, **moved).on_conflict_do_update(index_elements=[head.c.id], set_=moved)
-    return in_turn, append.add_cte(written)
+    values = [func.coalesce(source.c[c.name], literal_column("'null'::jsonb", JSONB))
+              if isinstance(c.type, JSONB) else source.c[c.name] for c in given]
+    written = insert(entries).from_select(
+        [*APPEND_FIELDS, *(c.name for c in given), "prev_hash", "hash"],
+        select(locked.c.at, chain.c.seq, *values, chain.c.prev_hash, chain.c.hash)
+        .select_from(chain.join(source, source.c.n == chain.c.n).join(locked, true()))).cte("written")
+    last = select(chain.c.seq, chain.c.hash).order_by(chain.c.n.desc()).limit(1).cte("last")
+    append = (update(head).where(head.c.id == 1)
+              .values(seq=select(last.c.seq).scalar_subquery(), hash=select(last.c.hash).scalar_subquery(),
+                      at=select(locked.c.at).scalar_subquery())
+              .add_cte(written).returning(head.c.seq))
+    genesis = pg_insert(head).values(id=1, seq=0, hash=GENESIS_HASH, at=func.clock_timestamp()) \
+        .on_conflict_do_nothing(index_elements=[head.c.id])
+    return genesis, append
 
 
 @event.listens_for(Session, "before_commit")
