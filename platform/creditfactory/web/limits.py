@@ -84,4 +84,8 @@ def init_app(app: Flask, settings: Settings) -> Limiter:
     for endpoint in OAUTH_ENDPOINTS:
         app.view_functions[endpoint] = limiter.limit(settings.ratelimit_oauth)(app.view_functions[endpoint])
     app.register_error_handler(RateLimitExceeded, _too_many_requests)
+    # Every limit here is a view's own, which its decorator checks. The extension's check before every request
+    # looks for default, application and blueprint limits only, and there are none: it would cost every API and
+    # portal request a few hundred calls to find nothing.
+    app.before_request_funcs[None].remove(limiter._check_request_limit)
     return limiter
