@@ -221,7 +221,8 @@ _ROLES_HERE = (select(Membership.role).join(Tenant, Tenant.id == Membership.tena
                       User.active.is_(True)))
 # Two rows by key, side by side (the join condition is the keys' own), the business date and whether the customer
 # had a loan disbursed before; then the officer's roles and the admission rule-set versions in force. Of the customer
-# only what the checks and the decision facts read: not the sealed identifiers, which intake has no use for.
+# and the product only what the checks, the terms' cache and the decision facts read: not the customer's sealed
+# identifiers, which intake has no use for, nor the product's names and overrides.
 _CUSTOMER_AND_PRODUCT = (
     select(Customer, Product, BUSINESS_DATE.scalar_subquery(),
            select(func.count()).select_from(LoanApplication)
@@ -230,7 +231,8 @@ _CUSTOMER_AND_PRODUCT = (
     .join_from(Customer, Product, true())
     .where(Customer.id == bindparam("customer_id"), Product.id == bindparam("product_id"))
     .options(load_only(Customer.id, Customer.birth_date, Customer.gender, Customer.marital_status,
-                       Customer.years_in_business)))
+                       Customer.years_in_business),
+             load_only(Product.id, Product.code, Product.version, Product.created_at, Product.terms)))
 _CUSTOMER_PRODUCT_ROLES = with_versions_in_force(
     _CUSTOMER_AND_PRODUCT.add_columns(
         _ROLES_HERE.with_only_columns(func.array_agg(Membership.role)).scalar_subquery()),
