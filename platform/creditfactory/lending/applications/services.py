@@ -158,23 +158,21 @@ def validate_intake(session: Session, data: dict[str, Any], *, loaded: dict[str,
     if problems:
         raise ApplicationError("; ".join(problems))
     if loaded is not None:
-        loaded.update(customer=customer, product=product, in_force=rows.in_force,
-                      date_and_history=None if rows.disbursed_before is None
-                      else (rows.business_date, rows.disbursed_before))
+        loaded.update(customer=customer, product=product, date_and_history=rows.date_and_history,
+                      in_force=rows.in_force)
     return out
 
 
 class _IntakeRows(NamedTuple):
     """What intake reads before it registers an application: the customer and product it names, the roles its
     officer holds in the bank (None where they are left for ``_works_here`` to read), and what admission decides on
-    (None where left for ``build_facts`` and the decision to read): the business date, whether the customer had a
-    loan disbursed before, the admission rule-set versions in force."""
+    (None where left for ``build_facts`` and the decision to read): the business date with the customer's count of
+    disbursed loans, and the admission rule-set versions in force."""
 
     customer: Customer | None
     product: Product | None
     officer_roles: frozenset[str] | None = None
-    business_date: dt.date | None = None
-    disbursed_before: int | None = None
+    date_and_history: tuple[dt.date | None, int] | None = None
     in_force: VersionsInForce | None = None
 
 
@@ -190,11 +188,11 @@ def _intake_rows(session: Session, customer_id: Any, product_id: Any, officer_id
                 **keys, "user_id": officer_id if isinstance(officer_id, int) else None,
                 "slug": CurrentTenant.get().slug}).first()
             if row is not None:
-                return _IntakeRows(row[0], row[1], frozenset(row[4] or ()), row[2], row[3], versions_in_force_of(row))
+                return _IntakeRows(row[0], row[1], frozenset(row[4] or ()), (row[2], row[3]), versions_in_force_of(row))
         else:
             row = session.execute(_CUSTOMER_AND_PRODUCT, keys).first()
             if row is not None:
-                return _IntakeRows(row[0], row[1], None, row[2], row[3])
+                return _IntakeRows(row[0], row[1], None, (row[2], row[3]))
     return _IntakeRows(session.get(Customer, customer_id) if isinstance(customer_id, int) else None,
                        session.get(Product, product_id) if isinstance(product_id, int) else None)
 
